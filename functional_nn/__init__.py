@@ -1,0 +1,72 @@
+"""functional_nn: a pure-function neural-network library on numpy.
+
+Parameters are immutable attrs pytrees; ``forward``, ``loss``, ``grad`` and ``update`` are pure
+functions; training is a fold of a pure step over a stream of batches.
+"""
+
+from . import rules as rules
+from . import testing as testing
+from ._array import Array as Array
+from .layers import Dense as Dense
+from .layers import ReLU as ReLU
+from .layers import Sequential as Sequential
+from .layers import Sigmoid as Sigmoid
+from .layers import Tanh as Tanh
+from .layers import mlp as mlp
+from .layers import param_count as param_count
+from .losses import log_softmax as log_softmax
+from .losses import softmax as softmax
+from .losses import softmax_cross_entropy as softmax_cross_entropy
+from .model import forward as forward
+from .model import grad as grad
+from .model import loss as loss
+from .model import value_and_grad as value_and_grad
+from .rules import register as register
+from .tree import TreeDef as TreeDef
+from .tree import TreeStructureError as TreeStructureError
+from .tree import static_field as static_field
+from .tree import tree_flatten as tree_flatten
+from .tree import tree_leaves as tree_leaves
+from .tree import tree_leaves_with_path as tree_leaves_with_path
+from .tree import tree_map as tree_map
+from .tree import tree_map_with_path as tree_map_with_path
+from .tree import tree_paths as tree_paths
+from .tree import tree_reduce as tree_reduce
+from .tree import tree_structure as tree_structure
+from .tree import tree_unflatten as tree_unflatten
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Array",
+    "Dense",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "TreeDef",
+    "TreeStructureError",
+    "__version__",
+    "forward",
+    "grad",
+    "log_softmax",
+    "loss",
+    "mlp",
+    "param_count",
+    "register",
+    "rules",
+    "softmax",
+    "softmax_cross_entropy",
+    "static_field",
+    "testing",
+    "tree_flatten",
+    "tree_leaves",
+    "tree_leaves_with_path",
+    "tree_map",
+    "tree_map_with_path",
+    "tree_paths",
+    "tree_reduce",
+    "tree_structure",
+    "tree_unflatten",
+    "value_and_grad",
+]

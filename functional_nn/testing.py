@@ -1,0 +1,96 @@
+"""Tools for testing gradients: compare analytic gradients with finite differences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+import attrs
+import numpy as np
+
+from .model import grad as model_grad
+from .model import loss as model_loss
+from .tree import array_leaves, tree_flatten, tree_map, tree_paths, tree_unflatten
+
+__all__ = ["GradCheck", "GradientMismatch", "check_grads"]
+
+P = TypeVar("P")
+
+
+class GradientMismatch(AssertionError):
+    """An analytic gradient disagrees with finite differences."""
+
+
+@attrs.frozen
+class GradCheck:
+    """The worst disagreement found by :func:`check_grads`.
+
+    ``error`` is ``|analytic - numeric| / max(|analytic|, |numeric|, floor)``.
+    """
+
+    error: float
+    path: str
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    checked: int
+
+    def __str__(self) -> str:
+        where = f"{self.path}{list(self.index)}" if self.index else self.path
+        return (f"worst relative error {self.error:.3g} at {where}: analytic {self.analytic:.10g}"
+                f" vs numeric {self.numeric:.10g} ({self.checked} entries checked)")
+
+
+def _to_float64(leaf: object) -> object:
+    if isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f":
+        return leaf.astype(np.float64)
+    return leaf
+
+
+def check_grads(f: Callable[..., float], params: P, *args: object,
+                grad_fn: Callable[..., P] | None = None, eps: float = 1e-6,
+                floor: float = 1e-4, tol: float = 1e-5, max_per_leaf: int | None = 64,
+                seed: int = 0) -> GradCheck:
+    """Compare ``grad_fn(params, *args)`` with central finite differences of ``f``, in float64.
+
+    ``grad_fn`` defaults to :func:`functional_nn.grad` when ``f`` is :func:`functional_nn.loss`.
+    At most ``max_per_leaf`` entries of each leaf are checked (chosen with ``seed``; ``None``
+    checks all). Returns the worst disagreement; raises :class:`GradientMismatch` naming its
+    path when that exceeds ``tol``.
+    """
+    if grad_fn is None:
+        if f is not model_loss:
+            raise TypeError("check_grads needs grad_fn= unless f is functional_nn.loss")
+        grad_fn = cast("Callable[..., P]", model_grad)
+    p64 = tree_map(_to_float64, params)
+    analytic = array_leaves(grad_fn(p64, *args))
+    leaves, treedef = tree_flatten(p64)
+    paths = tree_paths(p64)
+    rng = np.random.default_rng(seed)
+    worst = GradCheck(0.0, "", (), 0.0, 0.0, 0)
+    checked = 0
+    for k, leaf in enumerate(leaves):
+        if not isinstance(leaf, np.ndarray) or leaf.dtype.kind != "f" or leaf.size == 0:
+            continue
+        flat = np.arange(leaf.size)
+        if max_per_leaf is not None and leaf.size > max_per_leaf:
+            flat = rng.choice(leaf.size, size=max_per_leaf, replace=False)
+        for i in flat:
+            index = tuple(int(j) for j in np.unravel_index(i, leaf.shape))
+
+            def at(delta: float, k: int = k, leaf: np.ndarray = leaf,
+                   index: tuple[int, ...] = index) -> float:
+                moved = leaf.copy()
+                moved[index] += delta
+                return f(tree_unflatten(treedef, [*leaves[:k], moved, *leaves[k + 1:]]), *args)
+
+            numeric = (at(eps) - at(-eps)) / (2 * eps)
+            a = float(analytic[k][index])
+            error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
+            checked += 1
+            if error >= worst.error:
+                worst = GradCheck(error, paths[k], index, a, numeric, 0)
+    worst = attrs.evolve(worst, checked=checked)
+    if worst.error > tol:
+        raise GradientMismatch(str(worst))
+    return worst

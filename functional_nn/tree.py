@@ -1,0 +1,364 @@
+"""Pytrees: nested containers whose leaves are arrays.
+
+A pytree is a leaf or a node. Nodes are attrs classes (their fields, in definition order, are
+the children; a field marked ``static`` is part of the structure instead), tuples, named tuples,
+lists, dicts (children in sorted key order) and ``None`` (a node with no children). Everything
+else, numpy arrays and Python scalars in particular, is a leaf.
+
+Rebuilding an attrs node from leaves (:func:`tree_unflatten`, :func:`tree_map`) sets its fields
+directly, as equinox does, without running ``__init__``: a tree of booleans shaped like the
+parameters is a valid mask. Array leaves of a rebuilt attrs node are handed out read-only.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar, cast
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "TreeDef",
+    "TreeStructureError",
+    "array_leaves",
+    "is_static",
+    "static_field",
+    "tree_flatten",
+    "tree_leaves",
+    "tree_leaves_with_path",
+    "tree_map",
+    "tree_map_with_path",
+    "tree_paths",
+    "tree_reduce",
+    "tree_structure",
+    "tree_unflatten",
+]
+
+T = TypeVar("T")
+S = TypeVar("S")
+
+STATIC = "functional_nn.static"
+
+# Node kinds in a TreeDef.
+_LEAF, _NONE, _TUPLE, _NAMEDTUPLE, _LIST, _DICT, _ATTRS = range(7)
+
+
+class TreeStructureError(ValueError):
+    """Two trees that should have the same structure do not."""
+
+
+def static_field(**kwargs: object) -> object:
+    """An attrs field that belongs to the tree's structure, not to its leaves.
+
+    Same as ``attrs.field(metadata={"functional_nn.static": True}, ...)``.
+    """
+    metadata = dict(cast("dict[str, object]", kwargs.pop("metadata", None) or {}))
+    metadata[STATIC] = True
+    return attrs.field(metadata=metadata, **kwargs)  # type: ignore[call-overload]
+
+
+def is_static(field: attrs.Attribute[object]) -> bool:
+    """Whether an attrs field is marked static."""
+    return bool(field.metadata.get(STATIC, False))
+
+
+_Layout = tuple[tuple[str, ...], tuple[str, ...]]
+_LAYOUTS: dict[type, _Layout | None] = {}  # a cache of class facts: per-call lookups are slow
+
+
+def _layout(cls: type) -> _Layout | None:
+    """The (child, static) field names of an attrs class, looked up once per class."""
+    try:
+        return _LAYOUTS[cls]
+    except KeyError:
+        pass
+    layout: _Layout | None = None
+    if attrs.has(cls):
+        fields = attrs.fields(cls)
+        layout = (tuple(f.name for f in fields if not is_static(f)),
+                  tuple(f.name for f in fields if is_static(f)))
+    _LAYOUTS[cls] = layout
+    return layout
+
+
+@attrs.frozen(repr=False)
+class TreeDef(Generic[T]):
+    """The structure of a pytree: what remains when its leaves are taken out.
+
+    Two trees have equal ``TreeDef`` when they have the same node types, the same dict keys,
+    the same static field values and the same number of leaves in the same places.
+    """
+
+    kind: int
+    node_type: type | None
+    aux: tuple[object, ...]
+    children: tuple[TreeDef[object], ...]
+    num_leaves: int = attrs.field(eq=False)
+
+    def __repr__(self) -> str:
+        return f"TreeDef({_describe(cast('TreeDef[object]', self))})"
+
+    def unflatten(self, leaves: Iterable[object]) -> T:
+        """Same as ``tree_unflatten(self, leaves)``."""
+        return tree_unflatten(self, leaves)
+
+
+_LEAF_DEF: TreeDef[object] = TreeDef(_LEAF, None, (), (), 1)
+_NONE_DEF: TreeDef[object] = TreeDef(_NONE, None, (), (), 0)
+
+
+def _node(kind: int, node_type: type | None, aux: tuple[object, ...],
+          children: list[TreeDef[object]]) -> TreeDef[object]:
+    return TreeDef(kind, node_type, aux, tuple(children), sum(c.num_leaves for c in children))
+
+
+def _flatten_into(tree: object, leaves: list[object]) -> TreeDef[object]:
+    """Append the leaves of ``tree`` to ``leaves`` and return its structure."""
+    cls = type(tree)
+    if cls is np.ndarray:  # the common case first
+        leaves.append(tree)
+        return _LEAF_DEF
+    layout = _layout(cls)
+    if layout is not None:
+        names, static = layout
+        kids = [_flatten_into(getattr(tree, n), leaves) for n in names]
+        return _node(_ATTRS, cls, tuple(getattr(tree, n) for n in static), kids)
+    if tree is None:
+        return _NONE_DEF
+    if cls is tuple or cls is list:
+        kids = [_flatten_into(c, leaves) for c in cast("Iterable[object]", tree)]
+        return _node(_TUPLE if cls is tuple else _LIST, None, (), kids)
+    if isinstance(tree, tuple) and hasattr(cls, "_fields"):
+        kids = [_flatten_into(c, leaves) for c in tree]
+        return _node(_NAMEDTUPLE, cls, (), kids)
+    if isinstance(tree, dict):
+        keys = sorted(tree)
+        kids = [_flatten_into(tree[k], leaves) for k in keys]
+        return _node(_DICT, None, tuple(keys), kids)
+    leaves.append(tree)
+    return _LEAF_DEF
+
+
+def tree_flatten(tree: T) -> tuple[list[object], TreeDef[T]]:
+    """The leaves of a tree, left to right, and its structure.
+
+    >>> leaves, treedef = tree_flatten({"b": (1, 2), "a": None})
+    >>> leaves, treedef
+    ([1, 2], TreeDef({'a': None, 'b': (*, *)}))
+    >>> tree_unflatten(treedef, [3, 4])
+    {'a': None, 'b': (3, 4)}
+    """
+    leaves: list[object] = []
+    treedef = _flatten_into(tree, leaves)
+    return leaves, cast("TreeDef[T]", treedef)
+
+
+def tree_leaves(tree: object) -> list[object]:
+    """The leaves of a tree, left to right.
+
+    Same as ``tree_flatten(tree)[0]``.
+
+    >>> tree_leaves([1, (2, None), {"x": 3}])
+    [1, 2, 3]
+    """
+    leaves: list[object] = []
+    _flatten_into(tree, leaves)
+    return leaves
+
+
+def tree_structure(tree: T) -> TreeDef[T]:
+    """The structure of a tree. Same as ``tree_flatten(tree)[1]``."""
+    return tree_flatten(tree)[1]
+
+
+def array_leaves(tree: object) -> list[npt.NDArray[np.generic]]:
+    """The leaves of a tree of arrays; raises ``TypeError`` naming the first non-array leaf."""
+    out: list[npt.NDArray[np.generic]] = []
+    for path, leaf in tree_leaves_with_path(tree):
+        if not isinstance(leaf, np.ndarray):
+            raise TypeError(f"leaf {path or '<root>'} is {type(leaf).__name__}, not an array")
+        out.append(leaf)
+    return out
+
+
+def _frozen(leaf: object) -> object:
+    """A read-only view of a writable array (no copy); other leaves as they are."""
+    if type(leaf) is np.ndarray and leaf.flags.writeable:
+        view = leaf.view()
+        view.flags.writeable = False
+        return view
+    return leaf
+
+
+def _build(treedef: TreeDef[object], leaves: Iterator[object]) -> object:
+    kind = treedef.kind
+    if kind == _LEAF:
+        return next(leaves)
+    if kind == _NONE:
+        return None
+    kids = [_build(c, leaves) for c in treedef.children]
+    if kind == _ATTRS:
+        cls = cast("type", treedef.node_type)
+        names, static = cast("_Layout", _layout(cls))
+        obj: object = object.__new__(cls)
+        for name, value in zip(names, kids, strict=True):
+            object.__setattr__(obj, name, _frozen(value))
+        for name, value in zip(static, treedef.aux, strict=True):
+            object.__setattr__(obj, name, value)
+        return obj
+    if kind == _TUPLE:
+        return tuple(kids)
+    if kind == _LIST:
+        return kids
+    if kind == _NAMEDTUPLE:
+        return cast("type", treedef.node_type)(*kids)
+    return dict(zip(treedef.aux, kids, strict=True))
+
+
+def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[object]) -> T:
+    """Rebuild a tree of the given structure from its leaves, left to right.
+
+    Raises ``ValueError`` when there are too few or too many leaves.
+    """
+    leaves = list(leaves)
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"{treedef!r} has {treedef.num_leaves} leaves, got {len(leaves)}")
+    return cast("T", _build(cast("TreeDef[object]", treedef), iter(leaves)))
+
+
+def _child_paths(treedef: TreeDef[object]) -> list[str]:
+    """The path suffix of each child of a node: ``.w``, ``[2]`` or ``['key']``."""
+    kind = treedef.kind
+    if kind == _ATTRS:
+        return ["." + n for n in cast("_Layout",
+                                      _layout(cast("type", treedef.node_type)))[0]]
+    if kind == _NAMEDTUPLE:
+        return ["." + n for n in cast("tuple[str, ...]", treedef.node_type._fields)]  # type: ignore[union-attr]
+    if kind == _DICT:
+        return [f"[{k!r}]" for k in treedef.aux]
+    return [f"[{i}]" for i in range(len(treedef.children))]
+
+
+def _paths(treedef: TreeDef[object], prefix: str, out: list[str]) -> None:
+    if treedef.kind == _LEAF:
+        out.append(prefix)
+        return
+    for suffix, child in zip(_child_paths(treedef), treedef.children, strict=True):
+        _paths(child, prefix + suffix, out)
+
+
+def tree_paths(tree: object) -> list[str]:
+    """A readable path for each leaf, such as ``layers[2].w``, in leaf order.
+
+    >>> tree_paths({"a": [1, 2], "b": 3})
+    ["['a'][0]", "['a'][1]", "['b']"]
+    """
+    out: list[str] = []
+    _paths(tree_structure(tree), "", out)
+    return [p.removeprefix(".") for p in out]
+
+
+def tree_leaves_with_path(tree: object) -> list[tuple[str, object]]:
+    """Pairs ``(path, leaf)`` in leaf order. Same as ``zip(tree_paths(t), tree_leaves(t))``."""
+    leaves, treedef = tree_flatten(tree)
+    out: list[str] = []
+    _paths(treedef, "", out)
+    return [(p.removeprefix("."), leaf) for p, leaf in zip(out, leaves, strict=True)]
+
+
+def _describe(treedef: TreeDef[object]) -> str:
+    kind = treedef.kind
+    if kind == _LEAF:
+        return "*"
+    if kind == _NONE:
+        return "None"
+    kids = [_describe(c) for c in treedef.children]
+    if kind == _TUPLE:
+        return "(" + ", ".join(kids) + ("," if len(kids) == 1 else "") + ")"
+    if kind == _LIST:
+        return "[" + ", ".join(kids) + "]"
+    if kind == _DICT:
+        return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(treedef.aux, kids, strict=True)) + "}"
+    cls = cast("type", treedef.node_type)
+    names = [s.lstrip(".") for s in _child_paths(treedef)]
+    parts = [f"{n}={v}" for n, v in zip(names, kids, strict=True)]
+    if kind == _ATTRS:
+        static = cast("_Layout", _layout(cls))[1]
+        parts += [f"{n}={v!r}" for n, v in zip(static, treedef.aux, strict=True)]
+    return f"{cls.__name__}({', '.join(parts)})"
+
+
+def _node_label(treedef: TreeDef[object]) -> str:
+    if treedef.kind == _LEAF:
+        return "a leaf"
+    if treedef.kind == _DICT:
+        return f"a dict with keys {list(treedef.aux)}"
+    if treedef.node_type is not None:
+        return f"{treedef.node_type.__name__}"
+    name = {_NONE: "None", _TUPLE: "a tuple", _LIST: "a list"}[treedef.kind]
+    return f"{name} of {len(treedef.children)}" if treedef.children else name
+
+
+def _first_difference(a: TreeDef[object], b: TreeDef[object], path: str) -> str:
+    """The path and description of the first place where two structures differ."""
+    same_node = (a.kind, a.node_type, len(a.children)) == (b.kind, b.node_type, len(b.children))
+    if not same_node or (a.kind == _DICT and a.aux != b.aux):
+        return f"at {path.removeprefix('.') or '<root>'}: {_node_label(a)} vs {_node_label(b)}"
+    if a.aux != b.aux:
+        return f"at {path.removeprefix('.') or '<root>'}: static fields {a.aux!r} vs {b.aux!r}"
+    for suffix, ca, cb in zip(_child_paths(a), a.children, b.children, strict=True):
+        if ca != cb:
+            return _first_difference(ca, cb, path + suffix)
+    return f"at {path.removeprefix('.') or '<root>'}"  # unreachable for unequal inputs
+
+
+def _flatten_all(tree: object,
+                 rest: tuple[object, ...]) -> tuple[TreeDef[object], list[list[object]]]:
+    leaves, treedef = tree_flatten(tree)
+    columns = [leaves]
+    for i, other in enumerate(rest, start=1):
+        other_leaves, other_def = tree_flatten(other)
+        if other_def != treedef:
+            where = _first_difference(treedef, other_def, "")
+            raise TreeStructureError(f"tree 0 and tree {i} differ {where}")
+        columns.append(other_leaves)
+    return treedef, columns
+
+
+def tree_map(f: Callable[..., object], tree: T, *rest: T) -> T:
+    """Apply ``f`` to the leaves of one or more trees of the same structure.
+
+    Same as ``tree_unflatten(treedef, map(f, leaves, *rest_leaves))``.
+
+    >>> tree_map(lambda a, b: a + b, {"x": 1, "y": (2, 3)}, {"x": 10, "y": (20, 30)})
+    {'x': 11, 'y': (22, 33)}
+    """
+    treedef, columns = _flatten_all(tree, rest)
+    return cast("T", _build(treedef, iter([f(*xs) for xs in zip(*columns, strict=True)])))
+
+
+def tree_map_with_path(f: Callable[..., object], tree: T, *rest: T) -> T:
+    """Like :func:`tree_map`, with each leaf's path passed first: ``f(path, leaf, *others)``.
+
+    >>> tree_map_with_path(lambda p, x: p, {"a": [0, 0]})
+    {'a': ["['a'][0]", "['a'][1]"]}
+    """
+    treedef, columns = _flatten_all(tree, rest)
+    paths: list[str] = []
+    _paths(treedef, "", paths)
+    values = [f(p.removeprefix("."), *xs) for p, *xs in zip(paths, *columns, strict=True)]
+    return cast("T", _build(treedef, iter(values)))
+
+
+def tree_reduce(f: Callable[[S, object], S], tree: object, initial: S) -> S:
+    """Fold ``f`` over the leaves of a tree, left to right, starting from ``initial``.
+
+    Same as ``functools.reduce(f, tree_leaves(tree), initial)``.
+
+    >>> tree_reduce(lambda acc, x: acc + x, [1, (2, 3)], 0)
+    6
+    """
+    return functools.reduce(f, tree_leaves(tree), initial)
