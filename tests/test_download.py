@@ -1,0 +1,305 @@
+"""Download tests against a real HTTP server on 127.0.0.1 serving generated IDX files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+
+from functional_nn.data import (
+    Checksum,
+    DataFile,
+    DatasetError,
+    DatasetSpec,
+    DownloadError,
+    load_dataset,
+)
+from functional_nn.data.download import default_progress, download_file, stderr_progress
+from functional_nn.data.idx import encode_idx
+from functional_nn.data.registry import FILE_NAMES
+
+
+@attrs.define
+class Route:
+    """What the server sends for one path: a body, optionally lying about its length."""
+
+    body: bytes
+    claimed_length: int | None = None  # a larger Content-Length, then hang up
+    delay: float = 0.0
+
+
+@attrs.define
+class Server:
+    """A threaded HTTP server on an ephemeral loopback port that counts requests."""
+
+    routes: dict[str, Route] = attrs.Factory(dict)
+    requests: list[str] = attrs.Factory(list)
+    port: int = 0
+
+    def url(self, prefix: str) -> str:
+        """Base URL of a mirror served under ``/prefix/``."""
+        return f"http://127.0.0.1:{self.port}/{prefix}/"
+
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        """Answer one GET: 404 for unknown paths, else the route's (maybe short) body."""
+        self.requests.append(handler.path)
+        route = self.routes.get(handler.path)
+        if route is None:
+            handler.send_error(404)
+            return
+        time.sleep(route.delay)
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(route.claimed_length or len(route.body)))
+        handler.end_headers()
+        handler.wfile.write(route.body)
+        handler.close_connection = True  # hang up even when the body is short
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """Run a ``Server`` for the duration of a test."""
+    state = Server()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            """Delegate to the test server's state."""
+            state.handle(self)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep test output quiet."""
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    # A short poll interval keeps shutdown (once per test) fast.
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@attrs.frozen
+class Fake:
+    """A generated dataset: its spec (checksums of its IDX bytes) and gzip bodies."""
+
+    spec: DatasetSpec
+    bodies: dict[str, bytes]
+    arrays: dict[str, np.ndarray]
+
+
+def make_fake(name: str = "fake", *, seed: int = 0, n_train: int = 6, n_test: int = 4) -> Fake:
+    """Generate tiny random MNIST-shaped IDX files and a spec that verifies them."""
+    rng = np.random.default_rng(seed)
+    arrays = dict(
+        zip(
+            FILE_NAMES,
+            [
+                rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+                rng.integers(0, 10, n_train, dtype=np.uint8),
+                rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+                rng.integers(0, 10, n_test, dtype=np.uint8),
+            ],
+            strict=True,
+        )
+    )
+    raw = {fname: encode_idx(a) for fname, a in arrays.items()}
+    tri, trl, tei, tel = (
+        DataFile(fname, content=Checksum("sha256", hashlib.sha256(raw[fname]).hexdigest()))
+        for fname in FILE_NAMES
+    )
+    spec = DatasetSpec(name, ("http://unused.invalid/",), tri, trl, tei, tel)
+    bodies = {fname: gzip.compress(data, mtime=0) for fname, data in raw.items()}
+    return Fake(spec, bodies, arrays)
+
+
+def serve(server: Server, prefix: str, bodies: dict[str, bytes]) -> str:
+    """Publish ``bodies`` under ``/prefix/`` and return that mirror's base URL."""
+    for fname, body in bodies.items():
+        server.routes[f"/{prefix}/{fname}"] = Route(body)
+    return server.url(prefix)
+
+
+def quiet(url: str, done: int, total: int | None) -> None:
+    """A progress callback that shows nothing."""
+
+
+def files_in(folder: Path) -> list[str]:
+    """Names of everything left in ``folder`` (temporaries included), sorted."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def closed_port_url() -> str:
+    """A loopback URL on a port nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/nothing/"
+
+
+def test_falls_back_to_second_mirror(server: Server, tmp_path: Path) -> None:
+    """A 404 on the first mirror moves on to the second, which succeeds."""
+    fake = make_fake()
+    mirrors = [server.url("missing"), serve(server, "good", fake.bodies)]
+    data = load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, progress=quiet)
+    np.testing.assert_array_equal(data.train_x, fake.arrays[FILE_NAMES[0]])
+    np.testing.assert_array_equal(data.test_y, fake.arrays[FILE_NAMES[3]])
+    assert data.train_y.dtype == np.int64
+    assert files_in(tmp_path / "fake") == sorted(FILE_NAMES)
+    assert sum(r.startswith("/missing/") for r in server.requests) == 4
+    assert sum(r.startswith("/good/") for r in server.requests) == 4
+
+
+def test_second_call_uses_cache(server: Server, tmp_path: Path) -> None:
+    """Once downloaded, loading again makes no request at all."""
+    fake = make_fake()
+    mirrors = [serve(server, "good", fake.bodies)]
+    first = load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, progress=quiet)
+    server.requests.clear()
+    second = load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, progress=quiet)
+    assert server.requests == []
+    np.testing.assert_array_equal(first.train_x, second.train_x)
+
+
+def test_wrong_bytes_fail_checksum_and_leave_nothing(server: Server, tmp_path: Path) -> None:
+    """A mirror serving a different (valid) file is rejected; nothing is cached."""
+    fake, other = make_fake(), make_fake(seed=1)
+    mirrors = [serve(server, "evil", other.bodies)]
+    with pytest.raises(DownloadError, match="checksum mismatch") as info:
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, progress=quiet)
+    assert mirrors[0] + FILE_NAMES[0] in str(info.value)
+    assert files_in(tmp_path / "fake") == []
+
+
+def test_connection_closed_mid_file_leaves_nothing(server: Server, tmp_path: Path) -> None:
+    """A body shorter than its Content-Length is a failed download, not a file."""
+    fake = make_fake()
+    mirrors = [serve(server, "short", fake.bodies)]
+    for fname, body in fake.bodies.items():
+        server.routes[f"/short/{fname}"] = Route(body[: len(body) // 2], len(body))
+    with pytest.raises(DownloadError, match="connection closed after"):
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, progress=quiet)
+    assert files_in(tmp_path / "fake") == []
+
+
+def test_interrupt_mid_download_leaves_nothing(server: Server, tmp_path: Path) -> None:
+    """KeyboardInterrupt during streaming propagates and removes the temp file."""
+    fake = make_fake()
+    mirrors = [serve(server, "good", fake.bodies)]
+
+    def interrupt(url: str, done: int, total: int | None) -> None:
+        """Simulate Ctrl-C after the first chunk arrives."""
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, progress=interrupt)
+    assert files_in(tmp_path / "fake") == []
+
+
+def test_all_mirrors_fail_lists_urls(server: Server, tmp_path: Path) -> None:
+    """The error lists every URL tried, why it failed, and how to install by hand."""
+    fake = make_fake()
+    mirrors = [server.url("missing"), closed_port_url()]
+    with pytest.raises(DownloadError) as info:
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, progress=quiet)
+    message = str(info.value)
+    for mirror in mirrors:
+        assert mirror + FILE_NAMES[0] in message
+    assert "HTTP 404" in message
+    assert "ConnectionRefusedError" in message
+    assert "data_dir=" in message
+    assert "FUNCTIONAL_NN_DATA" in message
+    assert str(tmp_path / "fake") in message
+    assert files_in(tmp_path / "fake") == []
+
+
+def test_timeout_is_reported(server: Server, tmp_path: Path) -> None:
+    """A mirror slower than ``timeout`` fails with a timeout reason."""
+    fake = make_fake()
+    serve(server, "slow", fake.bodies)
+    for route in server.routes.values():
+        route.delay = 1.0
+    with pytest.raises(DownloadError, match=r"timed out \(timeout=0.1s\)"):
+        load_dataset(
+            fake.spec, data_dir=tmp_path, mirrors=[server.url("slow")], progress=quiet, timeout=0.1
+        )
+
+
+def test_download_false_never_requests(server: Server, tmp_path: Path) -> None:
+    """With download=False, missing files are an error and the network is untouched."""
+    fake = make_fake()
+    mirrors = [serve(server, "good", fake.bodies)]
+    with pytest.raises(DatasetError) as info:
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=mirrors, download=False)
+    assert not isinstance(info.value, DownloadError)
+    message = str(info.value)
+    assert str(tmp_path / "fake") in message
+    assert all(fname in message for fname in FILE_NAMES)
+    assert "download=True" in message
+    assert server.requests == []
+
+
+def test_download_file_progress_and_result(server: Server, tmp_path: Path) -> None:
+    """download_file reports progress up to the full size and returns check's result."""
+    body = bytes(range(256)) * 1000
+    server.routes["/blob/x.bin"] = Route(body)
+    seen: list[tuple[int, int | None]] = []
+
+    def record(url: str, done: int, total: int | None) -> None:
+        """Remember each progress report."""
+        seen.append((done, total))
+
+    size = download_file(
+        [server.url("blob") + "x.bin"],
+        tmp_path / "x.bin",
+        check=lambda path, url: path.stat().st_size,
+        progress=record,
+    )
+    assert size == len(body)
+    assert seen[-1] == (len(body), len(body))
+    assert (tmp_path / "x.bin").read_bytes() == body
+    assert files_in(tmp_path) == ["x.bin"]
+
+
+def test_no_mirrors_is_a_clear_error(tmp_path: Path) -> None:
+    """An empty mirror list fails with a message saying so."""
+    with pytest.raises(DownloadError, match="no mirror URLs configured"):
+        download_file([], tmp_path / "x.bin", check=lambda path, url: None)
+
+
+def test_stderr_progress_draws_a_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The terminal progress line shows the file name, percent, and ends with a newline."""
+    stderr_progress("http://h/a/file.gz", 50, 100)
+    stderr_progress("http://h/a/file.gz", 100, 100)
+    err = capsys.readouterr().err
+    assert "file.gz:  50%" in err
+    assert err.endswith("100% (0.0/0.0 MB)\n")
+
+
+class FakeTTY(io.StringIO):
+    """A stderr stand-in that claims to be a terminal."""
+
+    def isatty(self) -> bool:
+        """Pretend to be interactive."""
+        return True
+
+
+def test_default_progress_only_on_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress is drawn by default only when stderr is a terminal."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert default_progress() is None
+    monkeypatch.setattr(sys, "stderr", FakeTTY())
+    assert default_progress() is stderr_progress

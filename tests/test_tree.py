@@ -1,0 +1,141 @@
+"""Pytree laws: round trips, functor laws, leaf order, paths, static fields, errors."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import functional_nn as fnn
+from tests.strategies import Pair, trees
+
+
+def same(a: object, b: object) -> bool:
+    """Trees equal in structure with bit-identical leaves."""
+    la, ta = fnn.tree_flatten(a)
+    lb, tb = fnn.tree_flatten(b)
+    return ta == tb and all(
+        np.array_equal(np.asarray(x), np.asarray(y)) and type(x) is type(y)
+        for x, y in zip(la, lb, strict=True))
+
+
+@given(trees)
+def test_flatten_unflatten_round_trip(tree: object) -> None:
+    leaves, treedef = fnn.tree_flatten(tree)
+    assert same(fnn.tree_unflatten(treedef, leaves), tree)
+    assert treedef.num_leaves == len(leaves)
+
+
+@given(trees)
+def test_map_identity_is_identity(tree: object) -> None:
+    assert same(fnn.tree_map(lambda x: x, tree), tree)
+
+
+@given(trees)
+def test_map_composes(tree: object) -> None:
+    def f(x: object) -> object:
+        return np.asarray(x) * 2.0
+
+    def g(x: object) -> object:
+        return np.asarray(x) + 1.0
+
+    assert same(fnn.tree_map(f, fnn.tree_map(g, tree)), fnn.tree_map(lambda x: f(g(x)), tree))
+
+
+@given(trees)
+def test_leaf_order_is_stable_and_paths_unique(tree: object) -> None:
+    leaves = fnn.tree_leaves(tree)
+    assert [id(x) for x in leaves] == [id(x) for x in fnn.tree_leaves(tree)]
+    paths = fnn.tree_paths(tree)
+    assert len(paths) == len(leaves)
+    assert len(paths) == len(set(paths))
+    assert [p for p, _ in fnn.tree_leaves_with_path(tree)] == paths
+
+
+@given(trees)
+def test_map_with_path_sees_the_paths(tree: object) -> None:
+    assert fnn.tree_leaves(fnn.tree_map_with_path(lambda p, x: p, tree)) == fnn.tree_paths(tree)
+
+
+@given(trees)
+def test_tree_reduce_counts_leaves(tree: object) -> None:
+    assert fnn.tree_reduce(lambda n, _: n + 1, tree, 0) == len(fnn.tree_leaves(tree))
+
+
+def test_static_fields_are_structure_not_leaves() -> None:
+    a, b = Pair(1, 2, tag="p"), Pair(1, 2, tag="q")
+    assert fnn.tree_leaves(a) == [1, 2]
+    assert fnn.tree_structure(a) != fnn.tree_structure(b)
+    assert fnn.tree_map(lambda x: x * 10, b) == Pair(10, 20, tag="q")
+    assert "tag='q'" in repr(fnn.tree_structure(b))
+
+
+def test_dicts_are_flattened_in_sorted_key_order() -> None:
+    assert fnn.tree_leaves({"b": 1, "a": 2, "c": 3}) == [2, 1, 3]
+
+
+def test_named_tuples_are_nodes() -> None:
+    class Point(NamedTuple):
+        x: int
+        y: int
+
+    mapped = fnn.tree_map(lambda v: v + 1, Point(1, 2))
+    assert mapped == Point(2, 3)
+    assert type(mapped) is Point
+    assert fnn.tree_paths(Point(1, 2)) == ["x", "y"]
+
+
+def test_paths_of_a_network_are_readable() -> None:
+    net = fnn.mlp([4, 3, 2], seed=0)
+    assert fnn.tree_paths(net) == ["layers[0].w", "layers[0].b", "layers[2].w", "layers[2].b"]
+
+
+def test_treedef_repr_and_equality() -> None:
+    t = fnn.tree_structure(fnn.mlp([4, 3, 2], seed=0))
+    assert repr(t) == "TreeDef(Sequential(layers=(Dense(w=*, b=*), ReLU(), Dense(w=*, b=*))))"
+    assert t == fnn.tree_structure(fnn.mlp([5, 7, 2], seed=1))  # shapes are not structure
+    assert t != fnn.tree_structure(fnn.mlp([4, 3, 3, 2], seed=0))
+
+
+def test_map_over_different_structures_names_the_first_difference() -> None:
+    a = fnn.mlp([4, 3, 2], seed=0)
+    b = fnn.Sequential((a.layers[0], fnn.Tanh(), a.layers[2]))
+    with pytest.raises(fnn.TreeStructureError, match=r"at layers\[1\]: ReLU vs Tanh"):
+        fnn.tree_map(lambda x, y: x, a, b)
+    with pytest.raises(fnn.TreeStructureError, match=r"at \['k'\]: a leaf vs None"):
+        fnn.tree_map(lambda x, y: x, {"k": 1}, {"k": None})
+    with pytest.raises(fnn.TreeStructureError, match="keys"):
+        fnn.tree_map(lambda x, y: x, {"k": 1}, {"j": 1})
+
+
+def test_unflatten_checks_the_leaf_count() -> None:
+    treedef = fnn.tree_structure((1, 2))
+    with pytest.raises(ValueError, match="has 2 leaves, got 3"):
+        fnn.tree_unflatten(treedef, [1, 2, 3])
+
+
+def test_map_keeps_the_static_type() -> None:
+    net = fnn.mlp([4, 3, 2], seed=0)
+    doubled: fnn.Sequential = fnn.tree_map(lambda w: w * 2, net)  # mypy: a Sequential
+    assert isinstance(doubled, fnn.Sequential)
+    assert isinstance(doubled.layers[0], fnn.Dense)
+
+
+def test_rebuilt_array_leaves_are_read_only_views_without_copies() -> None:
+    net = fnn.mlp([4, 3, 2], seed=0)
+    fresh = np.ones((4, 3), np.float32)
+    rebuilt = fnn.tree_map(lambda w: fresh if w.shape == (4, 3) else w, net)
+    w = fnn.array_leaves(rebuilt)[0]
+    assert not w.flags.writeable
+    assert np.shares_memory(w, fresh)
+    assert fresh.flags.writeable  # the caller's array keeps its flags
+
+
+@given(st.lists(st.booleans(), min_size=1, max_size=4))
+def test_bool_masks_shaped_like_params(flags: list[bool]) -> None:
+    net = fnn.mlp([3] * (len(flags) + 1), seed=0)
+    mask = fnn.tree_map(lambda w: w.ndim == 2, net)
+    assert fnn.tree_leaves(mask) == [True, False] * len(flags)
