@@ -24,6 +24,7 @@ from .model import value_and_grad as value_and_grad
 from .rules import register as register
 from .tree import TreeDef as TreeDef
 from .tree import TreeStructureError as TreeStructureError
+from .tree import array_leaves as array_leaves
 from .tree import static_field as static_field
 from .tree import tree_flatten as tree_flatten
 from .tree import tree_leaves as tree_leaves
@@ -47,6 +48,7 @@ __all__ = [
     "TreeDef",
     "TreeStructureError",
     "__version__",
+    "array_leaves",
     "forward",
     "grad",
     "log_softmax",

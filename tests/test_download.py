@@ -79,7 +79,11 @@ def server() -> Iterator[Server]:
         def log_message(self, format: str, *args: object) -> None:
             """Keep test output quiet."""
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class QuietServer(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            """A client hanging up on purpose (timeouts, short bodies) is not news."""
+
+    httpd = QuietServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     state.port = httpd.server_address[1]
     # A short poll interval keeps shutdown (once per test) fast.
