@@ -1,0 +1,244 @@
+"""The optimizer interface: ``Optimizer(init, update)``, :func:`chain` and :func:`apply_updates`.
+
+An optimizer (a *gradient transformation*, as optax calls it) is a pair of pure functions::
+
+    init(params) -> state
+    update(grads, state, params) -> (updates, state)
+
+``init`` and ``update`` work on any parameter tree (see :mod:`functional_nn.tree`): the
+gradients, the updates and the per-leaf parts of the state are trees of the same structure as
+the parameters. ``Optimizer`` is generic in its state type only; the tree type is a type
+variable of each call, so ``opt.update(grads, state, params)`` returns updates of the same type
+as ``grads`` for any tree type.
+
+Nothing here mutates its inputs. Arrays the optimizers create are handed out read-only.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast, overload
+
+import attrs
+import numpy as np
+
+from .._array import Array, owned
+from ..tree import (
+    TreeDef,
+    TreeStructureError,
+    tree_flatten,
+    tree_leaves_with_path,
+    tree_map,
+)
+
+__all__ = [
+    "EmptyState",
+    "InitFn",
+    "Mask",
+    "MaskFn",
+    "Optimizer",
+    "Tree",
+    "UpdateFn",
+    "apply_updates",
+    "chain",
+    "identity",
+    "update",
+]
+
+P = TypeVar("P")
+S = TypeVar("S")
+S_co = TypeVar("S_co", covariant=True)
+S1 = TypeVar("S1")
+S2 = TypeVar("S2")
+S3 = TypeVar("S3")
+S4 = TypeVar("S4")
+S5 = TypeVar("S5")
+S6 = TypeVar("S6")
+
+Tree: TypeAlias = object
+"""A pytree of arrays shaped like the parameters: a moment, a gradient sum, a mask."""
+
+MaskFn: TypeAlias = Callable[[str, Array], bool]
+"""``mask(path, leaf) -> bool``: whether the leaf at ``path`` (e.g. ``layers[2].b``) takes part."""
+
+Mask: TypeAlias = MaskFn | Tree
+"""A :data:`MaskFn`, or a tree of bools (one per leaf) with the structure of the parameters."""
+
+
+class InitFn(Protocol[S_co]):
+    """``init(params) -> state``, for a parameter tree of any type."""
+
+    def __call__(self, params: P, /) -> S_co: ...
+
+
+class UpdateFn(Protocol[S]):
+    """``update(grads, state, params) -> (updates, state)``; updates have the type of grads."""
+
+    def __call__(self, grads: P, state: S, params: P, /) -> tuple[P, S]: ...
+
+
+@attrs.frozen
+class Optimizer(Generic[S]):
+    """A gradient transformation: ``init(params) -> state`` and
+    ``update(grads, state, params) -> (updates, state)``, both pure.
+
+    The same as optax's ``GradientTransformation``. ``S`` is the type of the state.
+    Apply the updates with :func:`apply_updates`, or do both with :func:`update`.
+    """
+
+    init: InitFn[S]
+    update: UpdateFn[S]
+
+
+@attrs.frozen
+class EmptyState:
+    """The state of a stateless transform."""
+
+
+def _add_leaf(p: Array, u: Array) -> Array:
+    out = np.empty_like(p)
+    np.add(p, u, out=out, dtype=out.dtype)
+    return owned(out)
+
+
+def apply_updates(params: P, updates: P) -> P:
+    """``params + updates``, leafwise, each new leaf in the dtype of its parameter.
+
+    The new arrays are read-only; neither input is modified.
+
+    >>> params = {"w": np.ones(2, np.float32)}
+    >>> new = apply_updates(params, {"w": np.array([0.5, -0.25])})
+    >>> new["w"], new["w"].dtype
+    (array([1.5 , 0.75], dtype=float32), dtype('float32'))
+    """
+    return tree_map(_add_leaf, params, updates)
+
+
+def update(optimizer: Optimizer[S], params: P, grads: P, state: S) -> tuple[P, S]:
+    """One optimizer step: the new parameters and the new state.
+
+    Same as ``updates, state = optimizer.update(grads, state, params)`` followed by
+    ``apply_updates(params, updates)``.
+    """
+    updates, new_state = optimizer.update(grads, state, params)
+    return apply_updates(params, updates), new_state
+
+
+def identity() -> Optimizer[EmptyState]:
+    """The transform that passes the gradients through unchanged: ``u = g``."""
+
+    def init_fn(params: P) -> EmptyState:
+        return EmptyState()
+
+    def update_fn(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
+        return grads, state
+
+    return Optimizer(init_fn, update_fn)
+
+
+@overload
+def chain() -> Optimizer[tuple[()]]: ...
+@overload
+def chain(t1: Optimizer[S1], /) -> Optimizer[tuple[S1]]: ...
+@overload
+def chain(t1: Optimizer[S1], t2: Optimizer[S2], /) -> Optimizer[tuple[S1, S2]]: ...
+@overload
+def chain(t1: Optimizer[S1], t2: Optimizer[S2], t3: Optimizer[S3], /
+          ) -> Optimizer[tuple[S1, S2, S3]]: ...
+@overload
+def chain(t1: Optimizer[S1], t2: Optimizer[S2], t3: Optimizer[S3], t4: Optimizer[S4], /
+          ) -> Optimizer[tuple[S1, S2, S3, S4]]: ...
+@overload
+def chain(t1: Optimizer[S1], t2: Optimizer[S2], t3: Optimizer[S3], t4: Optimizer[S4],
+          t5: Optimizer[S5], /) -> Optimizer[tuple[S1, S2, S3, S4, S5]]: ...
+@overload
+def chain(t1: Optimizer[S1], t2: Optimizer[S2], t3: Optimizer[S3], t4: Optimizer[S4],
+          t5: Optimizer[S5], t6: Optimizer[S6], /) -> Optimizer[tuple[S1, S2, S3, S4, S5, S6]]: ...
+@overload
+def chain(*transforms: Optimizer[S]) -> Optimizer[tuple[S, ...]]: ...
+def chain(*transforms: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
+    """The transforms applied one after another; the state is the tuple of their states.
+
+    ``chain(a, b)`` turns ``g`` into ``b(a(g))``. Up to six transforms of different state types
+    are typed precisely; nest chains for more.
+    """
+    for i, t in enumerate(transforms):
+        if not isinstance(t, Optimizer):
+            raise TypeError(f"chain argument {i} is {type(t).__name__}, not an Optimizer")
+
+    def init_fn(params: P) -> tuple[Any, ...]:
+        return tuple(t.init(params) for t in transforms)
+
+    def update_fn(grads: P, state: tuple[Any, ...], params: P) -> tuple[P, tuple[Any, ...]]:
+        if len(state) != len(transforms):
+            raise ValueError(f"chain of {len(transforms)} transforms got a state of "
+                             f"{len(state)} parts")
+        new_state = []
+        for t, s in zip(transforms, state, strict=True):
+            grads, s = t.update(grads, s, params)
+            new_state.append(s)
+        return grads, tuple(new_state)
+
+    return Optimizer(init_fn, update_fn)
+
+
+# Helpers shared by the transforms (not exported).
+
+
+def real(name: str, value: object) -> float:
+    """``value`` as a float; raises ``TypeError`` naming it when it is not a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def check(name: str, value: object, ok: Callable[[float], bool], requirement: str) -> float:
+    """``value`` as a float, or a ``ValueError`` such as ``eps must be > 0, got -1.0``."""
+    x = real(name, value)
+    if not ok(x):
+        raise ValueError(f"{name} must be {requirement}, got {value!r}")
+    return x
+
+
+def non_negative(name: str, value: object) -> float:
+    return check(name, value, lambda x: x >= 0.0 and x != float("inf"), ">= 0 and finite")
+
+
+def positive(name: str, value: object) -> float:
+    return check(name, value, lambda x: 0.0 < x < float("inf"), "> 0 and finite")
+
+
+def unit_interval(name: str, value: object) -> float:
+    """A decay rate in [0, 1)."""
+    return check(name, value, lambda x: 0.0 <= x < 1.0, "in [0, 1)")
+
+
+def flatten_arrays(tree: P) -> tuple[list[Array], TreeDef[P]]:
+    """``tree_flatten(tree)``, typed as a tree of arrays."""
+    leaves, treedef = tree_flatten(tree)
+    return cast("list[Array]", leaves), treedef
+
+
+def leaves_like(treedef: TreeDef[P], tree: object, what: str) -> list[Array]:
+    """The leaves of ``tree``, which must have the structure ``treedef``."""
+    leaves, other = tree_flatten(tree)
+    if other != treedef:
+        raise TreeStructureError(f"{what} has structure {other!r}, expected {treedef!r}")
+    return cast("list[Array]", leaves)
+
+
+def mask_flags(mask: Mask, params: object) -> list[bool]:
+    """One bool per leaf of ``params``: from ``mask(path, leaf)`` or from a tree of bools."""
+    if callable(mask):
+        return [bool(mask(path, cast("Array", leaf)))
+                for path, leaf in tree_leaves_with_path(params)]
+    flags, mask_def = tree_flatten(mask)
+    param_def = tree_flatten(params)[1]
+    if mask_def != param_def:
+        raise TreeStructureError(f"mask has structure {mask_def!r}, but the parameters have "
+                                 f"{param_def!r}")
+    try:
+        return [bool(f) for f in flags]
+    except ValueError:
+        raise TypeError("a mask tree needs one bool per leaf") from None
