@@ -1,0 +1,383 @@
+"""Checkpoints: save any pytree to an ``.npz`` file atomically, and load it without unpickling.
+
+The file is an uncompressed zip of ``.npy`` members that ``numpy.load`` can read:
+
+* one member per leaf, named by the leaf's pytree path (:func:`~functional_nn.tree.tree_paths`,
+  such as ``layers[0].w``; ``<root>`` when the whole tree is one leaf);
+* ``__structure__``: a JSON record, UTF-8 bytes as a 1-d ``uint8`` array::
+
+    {"format": "functional_nn.checkpoint", "version": 1, "metadata": {...}, "tree": {...}}
+
+  ``tree`` holds the node kinds, attrs and named-tuple classes (``module:qualname``), field
+  names, static field values, dict keys, and each leaf's key, type, dtype and shape (see
+  :mod:`functional_nn._structure`); ``metadata`` is the caller's JSON, such as the architecture
+  and training configuration a CLI needs to rebuild and resume a run.
+
+Leaves are numpy arrays and scalars of bool or numeric dtype, and Python ``bool``, ``int`` (within
+int64), ``float`` and ``complex``, each of which comes back as the type it was saved as.
+Loading never unpickles and never imports a module named by a file. Every problem with a file
+raises :class:`CheckpointError` naming the file; a missing file too.
+
+>>> import os, tempfile
+>>> from functional_nn.layers import mlp
+>>> with tempfile.TemporaryDirectory() as tmp:
+...     path = os.path.join(tmp, "model.npz")
+...     save(path, mlp([4, 2], seed=0), metadata={"sizes": [4, 2], "epochs": 3})
+...     load_metadata(path)
+...     print(read_info(path).structure)
+...     net = load(path)
+{'sizes': [4, 2], 'epochs': 3}
+Sequential(layers=(Dense(w=float32[4,2], b=float32[2]),))
+>>> net.layers[0].w.dtype, net.layers[0].w.flags.writeable
+(dtype('float32'), False)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from typing import IO, TypeVar, overload
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from ._structure import (
+    LeafInfo,
+    Record,
+    RecordError,
+    encode_value,
+    first_difference,
+    from_json,
+    from_tree,
+    leaf_value,
+    record_leaves,
+    to_json,
+    to_treedef,
+)
+from ._structure import describe as _describe
+from .tree import tree_structure, tree_unflatten
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "CheckpointError",
+    "CheckpointInfo",
+    "LeafInfo",
+    "load",
+    "load_metadata",
+    "read_info",
+    "save",
+]
+
+T = TypeVar("T")
+
+FORMAT = "functional_nn.checkpoint"
+VERSION = 1
+STRUCTURE_KEY = "__structure__"
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same tree gives the same bytes
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be saved or loaded; the message names the file and the problem."""
+
+
+@attrs.frozen
+class CheckpointInfo:
+    """What a checkpoint holds, read without loading its arrays: see :func:`read_info`."""
+
+    path: str
+    version: int
+    metadata: dict[str, object] = attrs.field(hash=False)
+    structure: str
+    leaves: tuple[LeafInfo, ...]
+
+    @property
+    def size(self) -> int:
+        """The number of scalars in all leaves."""
+        return sum(math.prod(leaf.shape) for leaf in self.leaves)
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+
+def _json_metadata(metadata: Mapping[str, object] | None) -> dict[str, object]:
+    """Metadata as plain JSON; raises ``RecordError`` for anything JSON cannot hold exactly."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise RecordError(f"metadata must be a dict, got {type(metadata).__name__}")
+
+    def check(value: object, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if type(key) is not str:
+                    raise RecordError(f"metadata{where} has the non-string key {key!r}")
+                check(item, f"{where}[{key!r}]")
+        elif isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                check(item, f"{where}[{i}]")
+        else:
+            encode_value(value, f"metadata{where}")  # None, bool, int, float or str
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RecordError(f"metadata{where} is {value}, which JSON cannot hold")
+
+    check(dict(metadata), "")
+    out: dict[str, object] = json.loads(json.dumps(dict(metadata), allow_nan=False))
+    return out
+
+
+def _write_npz(file: IO[bytes], record: str, keys: list[str],
+               arrays: list[npt.NDArray[np.generic]]) -> None:
+    members = [(STRUCTURE_KEY, np.frombuffer(record.encode("utf-8"), dtype=np.uint8))]
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, array in [*members, *zip(keys, arrays, strict=True)]:
+            info = zipfile.ZipInfo(key + ".npy", date_time=_EPOCH)
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+
+
+@functools.cache
+def _umask() -> int:
+    """The process umask, read once (from /proc where it can be, to avoid changing it)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _set_mode(fd: int, name: str) -> None:
+    """Give the new file the mode of the file it replaces, or that of a newly created file."""
+    if not hasattr(os, "fchmod"):
+        return
+    try:
+        mode = os.stat(name).st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    os.fchmod(fd, mode)
+
+
+def _fsync_directory(directory: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def save(path: str | os.PathLike[str], tree: object, *,
+         metadata: Mapping[str, object] | None = None) -> None:
+    """Write ``tree`` (and JSON ``metadata``) to the ``.npz`` file ``path``, atomically.
+
+    The file is written to a temporary file in the same directory, flushed, synced and then
+    renamed onto ``path``: a crash or an interrupt leaves any previous checkpoint intact and
+    no temporary file behind. ``path`` is used exactly (no ``.npz`` is appended). Raises
+    :class:`CheckpointError`, before touching the disk, for a leaf, a static field value or a
+    metadata value that a checkpoint cannot hold, and when the file cannot be written.
+    """
+    name = os.fspath(path)
+    try:
+        record, arrays = from_tree(tree)
+        meta = _json_metadata(metadata)
+    except RecordError as error:
+        raise CheckpointError(f"cannot save {name}: {error}") from None
+    keys = [leaf.key for leaf in record_leaves(record)]
+    if len(set(keys)) != len(keys) or STRUCTURE_KEY in keys or any(
+            zipfile.ZipInfo(k).filename != k for k in keys):
+        raise CheckpointError(f"cannot save {name}: the tree's leaf paths {keys} are not "
+                              f"distinct file names (or one is {STRUCTURE_KEY})")
+    text = json.dumps({"format": FORMAT, "version": VERSION, "metadata": meta,
+                       "tree": to_json(record)}, allow_nan=False)
+    if os.path.isdir(name):
+        raise CheckpointError(f"cannot save {name}: it is a directory")
+    directory = os.path.dirname(os.path.abspath(name))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".tmp",
+                                         dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                _write_npz(file, text, keys, arrays)
+                file.flush()
+                os.fsync(file.fileno())
+                _set_mode(file.fileno(), name)
+            os.replace(temporary, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as error:
+        raise CheckpointError(f"cannot save {name}: {error.strerror or error}") from error
+    _fsync_directory(directory)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _errors(name: str, prefix: str = "") -> Iterator[None]:
+    """Turn a ``RecordError`` into a ``CheckpointError`` naming the file."""
+    try:
+        yield
+    except RecordError as error:
+        raise CheckpointError(f"{name}: {prefix}{error}") from None
+    except RecursionError:
+        raise CheckpointError(f"{name}: {prefix}the structure is nested too deeply") from None
+
+
+def _array(name: str, npz: np.lib.npyio.NpzFile, key: str) -> npt.NDArray[np.generic]:
+    """One member of an npz file as an array; never unpickles."""
+    try:
+        value: object = npz[key]
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise CheckpointError(f"{name}: array {key!r} holds pickled Python objects; "
+                                  "checkpoints never unpickle") from None
+        raise CheckpointError(f"{name}: array {key!r} is unreadable: {error}") from error
+    except Exception as error:  # a corrupt member: zip, CRC or .npy header errors
+        raise CheckpointError(f"{name}: array {key!r} is unreadable: {error}") from error
+    if not isinstance(value, np.ndarray):
+        raise CheckpointError(f"{name}: member {key!r} is not a .npy array")
+    return value
+
+
+@attrs.frozen
+class _Archive:
+    """An open checkpoint whose structure record has been read and checked."""
+
+    name: str
+    npz: np.lib.npyio.NpzFile
+    version: int
+    metadata: dict[str, object] = attrs.field(hash=False)
+    tree: Record
+    leaves: tuple[LeafInfo, ...]
+
+    def leaf(self, info: LeafInfo) -> object:
+        """A leaf, checked against its record."""
+        with _errors(self.name):
+            return leaf_value(info, _array(self.name, self.npz, info.key))
+
+
+def _read_record(name: str, npz: np.lib.npyio.NpzFile) -> _Archive:
+    files: list[str] = list(npz.files)
+    if STRUCTURE_KEY not in files:
+        raise CheckpointError(f"{name}: not a functional_nn checkpoint: no {STRUCTURE_KEY} "
+                              f"record (an npz holding {files[:5]})")
+    raw = _array(name, npz, STRUCTURE_KEY)
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise CheckpointError(f"{name}: the structure record is not a uint8 byte array")
+    try:
+        obj: object = json.loads(raw.tobytes().decode("utf-8"))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise CheckpointError(f"{name}: the structure record is not valid JSON: {error}") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointError(f"{name}: not a functional_nn checkpoint (format {found!r})")
+    version, metadata = obj.get("version"), obj.get("metadata")
+    if version != VERSION or type(version) is not int:
+        raise CheckpointError(f"{name}: unsupported checkpoint format version {version!r}; "
+                              f"this functional_nn reads version {VERSION}")
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"{name}: the metadata in the structure record is not an object")
+    with _errors(name):
+        tree = from_json(obj.get("tree"))
+    leaves = tuple(record_leaves(tree))
+    keys = [leaf.key for leaf in leaves]
+    if len(set(keys)) != len(keys) or len(set(files)) != len(files):
+        raise CheckpointError(f"{name}: the checkpoint names an array twice")
+    missing = sorted(set(keys) - set(files))
+    extra = sorted(set(files) - set(keys) - {STRUCTURE_KEY})
+    if missing or extra:
+        problem = f"missing arrays {missing}" if missing else f"unexpected arrays {extra}"
+        raise CheckpointError(f"{name}: the arrays do not match the structure record: {problem}")
+    return _Archive(name, npz, version, metadata, tree, leaves)
+
+
+@contextlib.contextmanager
+def _open(path: str | os.PathLike[str]) -> Iterator[_Archive]:
+    name = os.fspath(path)
+    try:
+        file = open(name, "rb")  # noqa: SIM115 -- closed by the with statement below
+    except FileNotFoundError:
+        raise CheckpointError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{name}: is a directory, not a checkpoint file") from None
+    except OSError as error:
+        raise CheckpointError(f"{name}: cannot open: {error.strerror or error}") from error
+    with file:
+        if os.fstat(file.fileno()).st_size == 0:
+            raise CheckpointError(f"{name}: not a checkpoint: the file is empty")
+        try:
+            loaded: object = np.load(file, allow_pickle=False)
+        except Exception as error:  # whatever the bytes are, they are not an npz file
+            raise CheckpointError(f"{name}: not a checkpoint (not an npz file: "
+                                  f"{error})") from error
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{name}: not a checkpoint: a .npy array, not an npz file")
+        with loaded:
+            yield _read_record(name, loaded)
+
+
+@overload
+def load(path: str | os.PathLike[str], like: None = None) -> object: ...
+
+
+@overload
+def load(path: str | os.PathLike[str], like: T) -> T: ...
+
+
+def load(path: str | os.PathLike[str], like: object = None) -> object:
+    """The tree saved in ``path``; array leaves are read-only and bit-identical to those saved.
+
+    Without ``like``, the tree is rebuilt from the structure record, so a model loads without
+    knowing its architecture. Its attrs and named-tuple classes are looked up by name among
+    the modules already imported (and functional_nn's own modules): import the module that
+    defines a class before loading, since a checkpoint never imports anything itself.
+
+    With ``like``, the saved structure, dtypes and shapes must equal those of ``like``, and the
+    tree is rebuilt the same way as ``tree_unflatten(tree_structure(like), leaves)``. Either way
+    a mismatch or a bad file raises :class:`CheckpointError` naming the file and the first
+    difference, e.g. ``at layers[2].w: expected float32 array of shape (16, 10), found ...``.
+    """
+    with _open(path) as archive:
+        if like is None:
+            with _errors(archive.name, "cannot rebuild the tree: "):
+                treedef = to_treedef(archive.tree)
+        else:
+            with _errors(archive.name, "like= is not a tree a checkpoint can hold: "):
+                expected, _ = from_tree(like)
+            difference = first_difference(expected, archive.tree)
+            if difference is not None:
+                raise CheckpointError(f"{archive.name} does not match like= {difference}")
+            treedef = tree_structure(like)
+        leaves = [archive.leaf(info) for info in archive.leaves]
+    return tree_unflatten(treedef, leaves)
+
+
+def load_metadata(path: str | os.PathLike[str]) -> dict[str, object]:
+    """The metadata saved with a checkpoint (``{}`` if none), without loading its arrays.
+
+    Same as ``read_info(path).metadata``; tuples come back as lists, as JSON has no tuples.
+    """
+    with _open(path) as archive:
+        return archive.metadata
+
+
+def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:
+    """What a checkpoint holds: metadata, a one-line structure, each leaf's dtype and shape.
+
+    Reads only the structure record, never the arrays, and needs none of the classes named.
+    """
+    with _open(path) as archive:
+        return CheckpointInfo(archive.name, archive.version, archive.metadata,
+                              _describe(archive.tree), archive.leaves)
+
