@@ -4,6 +4,7 @@ Parameters are immutable attrs pytrees; ``forward``, ``loss``, ``grad`` and ``up
 functions; training is a fold of a pure step over a stream of batches.
 """
 
+from . import optim as optim
 from . import rules as rules
 from . import testing as testing
 from ._array import Array as Array
@@ -17,11 +18,20 @@ from .layers import param_count as param_count
 from .losses import log_softmax as log_softmax
 from .losses import softmax as softmax
 from .losses import softmax_cross_entropy as softmax_cross_entropy
+from .metrics import accuracy as accuracy
 from .model import forward as forward
 from .model import grad as grad
 from .model import loss as loss
 from .model import value_and_grad as value_and_grad
+from .optim import apply_updates as apply_updates
 from .rules import register as register
+from .train import TrainingDiverged as TrainingDiverged
+from .train import TrainState as TrainState
+from .train import batches as batches
+from .train import epochs as epochs
+from .train import fit as fit
+from .train import fit_iter as fit_iter
+from .train import train_step as train_step
 from .tree import TreeDef as TreeDef
 from .tree import TreeStructureError as TreeStructureError
 from .tree import array_leaves as array_leaves
@@ -45,15 +55,24 @@ __all__ = [
     "Sequential",
     "Sigmoid",
     "Tanh",
+    "TrainState",
+    "TrainingDiverged",
     "TreeDef",
     "TreeStructureError",
     "__version__",
+    "accuracy",
+    "apply_updates",
     "array_leaves",
+    "batches",
+    "epochs",
+    "fit",
+    "fit_iter",
     "forward",
     "grad",
     "log_softmax",
     "loss",
     "mlp",
+    "optim",
     "param_count",
     "register",
     "rules",
@@ -61,6 +80,7 @@ __all__ = [
     "softmax_cross_entropy",
     "static_field",
     "testing",
+    "train_step",
     "tree_flatten",
     "tree_leaves",
     "tree_leaves_with_path",

@@ -1,0 +1,132 @@
+"""Evaluation metrics, computed in batches so memory stays bounded on any dataset size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from .losses import softmax_cross_entropy
+from .model import check_input, forward
+
+__all__ = [
+    "Evaluation",
+    "accuracy",
+    "confusion_matrix",
+    "confusion_matrix_from",
+    "evaluate",
+    "precision_recall",
+    "predict",
+]
+
+Labels = npt.NDArray[np.integer]
+
+
+def _chunks(n: int, batch_size: int) -> Iterator[slice]:
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return (slice(i, i + batch_size) for i in range(0, n, batch_size))
+
+
+def predict(params: object, x: npt.ArrayLike, *, batch_size: int = 4096) -> Labels:
+    """The predicted class of each row of ``x``: the argmax of the logits."""
+    x = check_input(x)
+    out = np.empty(len(x), dtype=np.int64)
+    for part in _chunks(len(x), batch_size):
+        out[part] = forward(params, x[part]).argmax(axis=1)
+    return out
+
+
+def _class_labels(y: npt.ArrayLike) -> Labels:
+    labels = np.asarray(y)
+    if labels.ndim == 2:
+        classes: Labels = labels.argmax(axis=1)
+        return classes
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integer classes of shape (n,), got {labels.dtype} "
+                         f"{labels.shape}")
+    return labels
+
+
+def accuracy(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
+             batch_size: int = 4096) -> float:
+    """The fraction of rows of ``x`` whose predicted class is the label in ``y``."""
+    labels = _class_labels(y)
+    predicted = predict(params, x, batch_size=batch_size)
+    if len(labels) != len(predicted):
+        raise ValueError(f"x has {len(predicted)} samples but y has {len(labels)}")
+    return float(np.mean(predicted == labels)) if len(labels) else float("nan")
+
+
+def confusion_matrix_from(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
+                          classes: int) -> npt.NDArray[np.int64]:
+    """Counts of (true class, predicted class) pairs: rows are true, columns predicted.
+
+    >>> confusion_matrix_from([0, 1, 1], [0, 1, 0], classes=2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    t, p = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    if t.shape != p.shape:
+        raise ValueError(f"{t.shape[0]} true labels but {p.shape[0]} predictions")
+    for name, v in (("true label", t), ("prediction", p)):
+        if v.size and (v.min() < 0 or v.max() >= classes):
+            raise ValueError(f"{name} outside [0, {classes})")
+    counts = np.bincount(t * classes + p, minlength=classes * classes)
+    return counts.reshape(classes, classes)
+
+
+def confusion_matrix(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
+                     classes: int | None = None,
+                     batch_size: int = 4096) -> npt.NDArray[np.int64]:
+    """The confusion matrix of the network's predictions on ``x`` against labels ``y``."""
+    labels = _class_labels(y)
+    predicted = predict(params, x, batch_size=batch_size)
+    if classes is None:
+        classes = int(max(labels.max(initial=0), predicted.max(initial=0))) + 1
+    return confusion_matrix_from(labels, predicted, classes)
+
+
+def precision_recall(matrix: npt.ArrayLike) -> tuple[npt.NDArray[np.float64],
+                                                     npt.NDArray[np.float64]]:
+    """Per-class precision (column-wise) and recall (row-wise) of a confusion matrix.
+
+    A class never predicted has precision NaN; a class never present has recall NaN.
+
+    >>> p, r = precision_recall([[3, 1], [0, 4]])
+    >>> p.tolist(), r.tolist()
+    ([1.0, 0.8], [0.75, 1.0])
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    diagonal = np.diag(m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return diagonal / m.sum(axis=0), diagonal / m.sum(axis=1)
+
+
+@attrs.frozen
+class Evaluation:
+    """Loss, accuracy and confusion matrix of a network on a labelled set."""
+
+    loss: float
+    accuracy: float
+    confusion: npt.NDArray[np.int64]
+
+
+def evaluate(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *, classes: int | None = None,
+             batch_size: int = 4096) -> Evaluation:
+    """Mean loss, accuracy and confusion matrix in one batched pass over ``x``."""
+    x = check_input(x)
+    labels = _class_labels(y)
+    if len(labels) != len(x):
+        raise ValueError(f"x has {len(x)} samples but y has {len(labels)}")
+    total, predicted = 0.0, np.empty(len(x), dtype=np.int64)
+    for part in _chunks(len(x), batch_size):
+        logits = forward(params, x[part])
+        total += softmax_cross_entropy(logits, labels[part])[0] * len(logits)
+        predicted[part] = logits.argmax(axis=1)
+    if classes is None:
+        classes = int(max(labels.max(initial=0), predicted.max(initial=0))) + 1
+    n = max(len(x), 1)
+    return Evaluation(total / n, float(np.mean(predicted == labels)) if len(x) else float("nan"),
+                      confusion_matrix_from(labels, predicted, classes))

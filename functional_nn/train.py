@@ -1,0 +1,169 @@
+"""The training fold: a pure step ``(TrainState, batch) -> TrainState`` folded over batches.
+
+``fit`` is ``toolz.reduce`` and ``fit_iter`` is ``toolz.accumulate`` of the same step, so a
+progress bar or a logger watches the lazy stream of states instead of registering callbacks.
+Several epochs are one concatenated stream of batches (:func:`epochs`), shuffled from
+``(seed, epoch)`` alone, so training can resume at any step and continue bit-identically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import toolz
+
+from .model import value_and_grad as model_value_and_grad
+from .optim import Optimizer
+from .optim import update as optim_update
+
+__all__ = [
+    "Batch",
+    "TrainState",
+    "TrainingDiverged",
+    "batches",
+    "epochs",
+    "fit",
+    "fit_iter",
+    "steps_per_epoch",
+    "train_step",
+]
+
+P = TypeVar("P")
+S = TypeVar("S")
+
+Batch = tuple[npt.NDArray[np.generic], npt.NDArray[np.generic]]
+"""One batch: inputs of shape (batch, features) and labels."""
+
+ValueAndGrad = Callable[[P, npt.NDArray[np.generic], npt.NDArray[np.generic]], tuple[float, P]]
+
+
+@attrs.frozen
+class TrainState(Generic[P, S]):
+    """Everything training carries from one step to the next, as a pytree.
+
+    ``loss`` is the loss of the batch that produced this state, measured before its update
+    (NaN before the first step): the fold reports it without a second forward pass.
+    """
+
+    params: P
+    opt_state: S
+    step: int = 0
+    loss: float = math.nan
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became non-finite; ``state`` is the last state with a finite loss."""
+
+    def __init__(self, state: TrainState[object, object], step: int, loss: float) -> None:
+        super().__init__(f"training diverged at step {step}: loss is {loss}; "
+                         "try a lower learning rate or gradient clipping")
+        self.state = state
+        self.step = step
+        self.loss = loss
+
+
+def _check_pair(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], batch_size: int) -> None:
+    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+
+
+def steps_per_epoch(n: int, batch_size: int, *, drop_last: bool = False) -> int:
+    """The number of batches in an epoch of ``n`` samples.
+
+    >>> steps_per_epoch(10, 4), steps_per_epoch(10, 4, drop_last=True)
+    (3, 2)
+    """
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def batches(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], *, batch_size: int,
+            seed: int, epoch: int, drop_last: bool = False) -> Iterator[Batch]:
+    """The batches of one epoch, shuffled from ``(seed, epoch)`` alone (no global RNG).
+
+    The last short batch is kept unless ``drop_last``.
+
+    >>> x, y = np.arange(5)[:, None], np.arange(5)
+    >>> [b[1].tolist() for b in batches(x, y, batch_size=2, seed=0, epoch=0)]
+    [[2, 4], [3, 0], [1]]
+    """
+    _check_pair(x, y, batch_size)
+    order = np.random.default_rng((seed, epoch)).permutation(len(x))
+    stop = steps_per_epoch(len(x), batch_size, drop_last=drop_last) * batch_size
+    for start in range(0, stop, batch_size):
+        index = order[start:start + batch_size]
+        yield x[index], y[index]
+
+
+def epochs(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], *, batch_size: int, seed: int,
+           count: int, start_step: int = 0, drop_last: bool = False) -> Iterator[Batch]:
+    """``count`` epochs of batches as one stream, skipping the first ``start_step`` batches.
+
+    Same as ``drop(start_step, concat(batches(..., epoch=e) for e in range(count)))``, without
+    gathering the skipped batches: pass a resumed state's ``step`` to continue where it stopped.
+    """
+    _check_pair(x, y, batch_size)
+    per_epoch = steps_per_epoch(len(x), batch_size, drop_last=drop_last)
+    first, skip = divmod(start_step, per_epoch) if per_epoch else (count, 0)
+    for epoch in range(first, count):
+        stream = batches(x, y, batch_size=batch_size, seed=seed, epoch=epoch, drop_last=drop_last)
+        yield from toolz.drop(skip, stream) if epoch == first else stream
+
+
+def _gradients(value_and_grad: ValueAndGrad[P]) -> Callable[
+        [TrainState[P, S], Batch], tuple[TrainState[P, S], float, P]]:
+    """``(state, (x, y)) -> (state, loss, grads)``; stops on a non-finite loss."""
+    def gradients(state: TrainState[P, S], batch: Batch) -> tuple[TrainState[P, S], float, P]:
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            value, grads = value_and_grad(state.params, *batch)
+        if not math.isfinite(value):
+            raise TrainingDiverged(state, state.step, value)  # type: ignore[arg-type]
+        return state, value, grads
+    return gradients
+
+
+def _apply(optimizer: Optimizer[S]) -> Callable[
+        [tuple[TrainState[P, S], float, P]], TrainState[P, S]]:
+    """``(state, loss, grads) -> next state``: one optimizer update."""
+    def apply(triple: tuple[TrainState[P, S], float, P]) -> TrainState[P, S]:
+        state, value, grads = triple
+        params, opt_state = optim_update(optimizer, state.params, grads, state.opt_state)
+        return TrainState(params, opt_state, state.step + 1, value)
+    return apply
+
+
+def train_step(optimizer: Optimizer[S], *,
+               value_and_grad: ValueAndGrad[P] | None = None,
+               ) -> Callable[[TrainState[P, S], Batch], TrainState[P, S]]:
+    """A pure training step: gradients of the batch's loss, then one optimizer update.
+
+    Same as ``toolz.compose(apply_update, value_and_grad_of_batch)``. ``value_and_grad``
+    defaults to :func:`functional_nn.value_and_grad`; any function of the same signature (a
+    sharded or custom-loss one) fits.
+    """
+    vg: ValueAndGrad[P] = value_and_grad or model_value_and_grad
+    return toolz.compose(_apply(optimizer), _gradients(vg))
+
+
+def fit(step: Callable[[TrainState[P, S], Batch], TrainState[P, S]], state: TrainState[P, S],
+        batches: Iterable[Batch]) -> TrainState[P, S]:
+    """Fold ``step`` over ``batches`` starting from ``state``: the state after the last batch.
+
+    Same as ``toolz.reduce(step, batches, state)``.
+    """
+    return toolz.reduce(step, batches, state)
+
+
+def fit_iter(step: Callable[[TrainState[P, S], Batch], TrainState[P, S]],
+             state: TrainState[P, S], batches: Iterable[Batch]) -> Iterator[TrainState[P, S]]:
+    """The lazy stream of states of :func:`fit`, starting with ``state`` itself.
+
+    Same as ``toolz.accumulate(step, batches, state)``; its last element equals ``fit``.
+    """
+    return toolz.accumulate(step, batches, state)
