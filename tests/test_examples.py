@@ -1,0 +1,43 @@
+"""Each example runs end to end in a small configuration, as a user would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = os.environ.get("FUNCTIONAL_NN_DATA")
+needs_data = pytest.mark.skipif(DATA is None, reason="FUNCTIONAL_NN_DATA is not set")
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / script), *args],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@needs_data
+def test_seed_network() -> None:
+    out = run("seed_network.py", "--epochs", "1", "--limit", "6000")
+    assert "13,002 parameters" in out
+    assert "initial loss" in out
+    accuracy = float(out.rsplit("test accuracy ", 1)[1].split("%")[0])
+    assert accuracy > 80
+
+
+@needs_data
+def test_compose_pipeline() -> None:
+    out = run("compose_pipeline.py", "--epochs", "1", "--limit", "4000", "--every", "20")
+    assert "lr " in out
+    assert "probe accuracy" in out
+    assert float(out.rsplit("test accuracy ", 1)[1].split("%")[0]) > 80
+
+
+def test_property_test_your_layer() -> None:
+    out = run("property_test_your_layer.py", "--examples", "20")
+    assert "20 random networks: gradients match finite differences" in out
