@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import functional_nn as fnn
-from functional_nn._array import readonly
 from functional_nn.testing import check_grads
 
 
@@ -43,7 +42,7 @@ def leaky_vjp(layer: LeakyReLU, x: fnn.Array, g: fnn.Array,
 class Scale:
     """A learnable per-feature gain: ``y = x * gain``."""
 
-    gain: fnn.Array = attrs.field(converter=readonly)
+    gain: fnn.Array = attrs.field(converter=fnn.readonly)
 
 
 def scale_forward(layer: Scale, x: fnn.Array) -> tuple[fnn.Array, fnn.Array]:

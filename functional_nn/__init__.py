@@ -8,6 +8,7 @@ from . import optim as optim
 from . import rules as rules
 from . import testing as testing
 from ._array import Array as Array
+from ._array import readonly as readonly
 from .layers import Dense as Dense
 from .layers import ReLU as ReLU
 from .layers import Sequential as Sequential
@@ -74,6 +75,7 @@ __all__ = [
     "mlp",
     "optim",
     "param_count",
+    "readonly",
     "register",
     "rules",
     "softmax",
