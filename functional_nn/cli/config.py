@@ -1,0 +1,173 @@
+"""The run configuration: option parsing and the recipe a ``train`` run starts from.
+
+A run is a :class:`functional_nn.recipes.Recipe` (architecture, optimizer, schedule, batch
+size, epochs, seed) plus what only the command line decides: the dataset and a step limit. The
+recipe comes from the library's table of named recipes (``origin`` by default), explicit flags
+override its values, and the library's builders turn it into the network and the optimizer,
+so ``train``, ``sweep`` and the benchmarks give the same result for the same recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Mapping
+from typing import Any, cast
+
+import attrs
+
+from ..layers import ACTIVATIONS as _ACTIVATION_LAYERS
+from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe
+from . import UsageError
+
+__all__ = [
+    "ACTIVATIONS",
+    "DEFAULT_RECIPE",
+    "OPTIMIZERS",
+    "RECIPES",
+    "RECIPE_OPTIONS",
+    "SCHEDULES",
+    "RunConfig",
+    "describe",
+    "hidden_sizes",
+    "non_negative_float",
+    "non_negative_int",
+    "positive_float",
+    "positive_int",
+    "resolve",
+]
+
+ACTIVATIONS = tuple(_ACTIVATION_LAYERS)
+
+DEFAULT_RECIPE = "origin"
+"""The recipe of a run without ``--recipe``: the origin's 784-16-16-10 network."""
+
+RECIPE_OPTIONS: dict[str, str] = {
+    "hidden": "hidden", "activation": "activation", "optimizer": "optimizer",
+    "lr": "learning_rate", "schedule": "schedule", "warmup_epochs": "warmup_epochs",
+    "batch_size": "batch_size", "epochs": "epochs", "seed": "seed",
+    "weight_decay": "weight_decay", "clip": "clip",
+}
+"""Command-line option (``argparse`` dest) → the :class:`Recipe` field it overrides."""
+
+
+# --- parsing option values (argparse ``type=`` functions: errors become exit status 2) ------
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    """Comma-separated hidden layer sizes, e.g. ``16,16``; ``''`` or ``none`` for no hidden layer.
+
+    >>> hidden_sizes("16, 16"), hidden_sizes("none")
+    ((16, 16), ())
+    """
+    if text.strip().lower() in ("", "none"):
+        return ()
+    sizes = []
+    for part in text.split(","):
+        try:
+            size = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated positive integers such as 16,16, got {text!r}"
+            ) from None
+        if size < 1:
+            raise argparse.ArgumentTypeError(f"a hidden layer needs at least one unit, got "
+                                             f"{size} in {text!r}")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+# --- the configuration ----------------------------------------------------------------------
+
+
+def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RunConfig:
+    """A training run as the CLI runs it: a recipe, the dataset, and an optional step limit."""
+
+    recipe: Recipe = attrs.field(factory=Recipe)
+    recipe_name: str = DEFAULT_RECIPE
+    dataset: str = "mnist"
+    max_steps: int | None = attrs.field(default=None, validator=_optional_positive)
+
+    def to_json(self) -> dict[str, object]:
+        """The whole configuration as plain JSON values: the recipe's fields and the CLI's."""
+        return {"recipe": self.recipe_name, "dataset": self.dataset,
+                "max_steps": self.max_steps, **self.recipe.to_dict()}
+
+
+def resolve(recipe: str | None, options: Mapping[str, object]) -> RunConfig:
+    """The named recipe with the options that were given (not ``None``) replacing its values."""
+    name = recipe or DEFAULT_RECIPE
+    if name not in RECIPES:
+        raise UsageError(f"unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
+    changes = {field: options[option] for option, field in RECIPE_OPTIONS.items()
+               if options.get(option) is not None}
+    try:
+        # The values were parsed by the options' types; the recipe validates them once more.
+        chosen = attrs.evolve(RECIPES[name], **cast("dict[str, Any]", changes))
+        dataset = options.get("dataset") or "mnist"
+        steps = options.get("max_steps")
+        return RunConfig(recipe=chosen, recipe_name=name, dataset=str(dataset),
+                         max_steps=steps if isinstance(steps, int) else None)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
+
+
+def describe(recipe: Recipe, steps: int) -> str:
+    """One line naming the optimizer settings and the length of the run."""
+    extras = [f"{name} {value:g}" for name, value in (
+        ("warmup epochs", recipe.warmup_epochs if recipe.schedule == "warmup-cosine" else 0),
+        ("weight decay", recipe.weight_decay), ("clip", recipe.clip)) if value]
+    return (f"{recipe.optimizer} lr {recipe.learning_rate:g} "
+            f"({', '.join([recipe.schedule, *extras])}), batch {recipe.batch_size}, "
+            f"{recipe.epochs} epoch{'s' * (recipe.epochs != 1)}, {steps:,} steps, "
+            f"seed {recipe.seed}")

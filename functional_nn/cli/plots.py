@@ -1,0 +1,248 @@
+"""Plots as PNG files, and ``functional-nn plot SOURCE``.
+
+Loss and accuracy curves come from a run's record (the metrics JSON or a checkpoint's
+metadata); the confusion matrix, the first layer's weights as image tiles and a grid of
+misclassified test digits come from a checkpoint's network. matplotlib is an optional extra
+(``pip install 'functional_nn[plot]'``), imported only when a plot is drawn, with the
+non-interactive Agg backend and figures that never touch pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from ..data import flatten_images
+from ..layers import Dense, Sequential
+from ..metrics import confusion_matrix_from, predict
+from . import CliError, Output, Subparsers, add_data_options, check_writable, load_data
+from .evaluate import check_match, load_model, model_dataset
+
+__all__ = ["add_parser", "draw_all", "prepare_plots", "run"]
+
+INSTALL_HINT = "pip install 'functional_nn[plot]'"
+
+
+def _figure_class() -> type:
+    """matplotlib's ``Figure``, on the Agg backend; one clear error without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise CliError(f"plotting needs matplotlib: {INSTALL_HINT}") from None
+    figure: type = Figure
+    return figure
+
+
+def prepare_plots(folder: str) -> None:
+    """Before any work: check matplotlib is there and ``folder`` can take the files."""
+    _figure_class()
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot create the plot folder {folder}: "
+                       f"{error.strerror or error}") from None
+    check_writable(os.path.join(folder, "loss.png"), "plots")
+
+
+def _save(figure: object, folder: str, name: str) -> str:
+    path = os.path.join(folder, name)
+    figure.savefig(path, dpi=120)  # type: ignore[attr-defined]
+    return path
+
+
+def plot_curves(record: dict[str, object], folder: str) -> list[str]:
+    """``loss.png`` (per-step trace and per-epoch means) and ``accuracy.png`` (per epoch)."""
+    history = record.get("history")
+    if not isinstance(history, list) or not history:
+        return []
+    figure_class = _figure_class()
+    steps = [h["step"] for h in history]
+    trace = record.get("loss_trace")
+    fig = figure_class(figsize=(7, 4.5))
+    ax = fig.subplots()
+    if isinstance(trace, dict) and trace.get("loss"):
+        every, values = int(trace["every"]), list(trace["loss"])
+        ax.plot([every * (i + 1) for i in range(len(values))], values, lw=1, alpha=0.6,
+                label="training loss" + (f" (mean of {every} steps)" if every > 1 else ""))
+    ax.plot(steps, [h["loss"] for h in history], "o-", label="training loss (epoch mean)")
+    ax.plot(steps, [h["test_loss"] for h in history], "s--", label="test loss")
+    ax.set(xlabel="step", ylabel="cross-entropy", title="Loss", yscale="log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    paths = [_save(fig, folder, "loss.png")]
+    fig = figure_class(figsize=(7, 4.5))
+    ax = fig.subplots()
+    epochs = [h["epoch"] for h in history]
+    accuracy = [100 * float(h["test_accuracy"]) for h in history]
+    ax.plot(epochs, accuracy, "o-", color="tab:green")
+    ax.annotate(f"{accuracy[-1]:.2f}%", (epochs[-1], accuracy[-1]), textcoords="offset points",
+                xytext=(0, 8), ha="center")
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy",
+           xticks=epochs)
+    ax.margins(x=0.08, y=0.2)  # room for the final value's label
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    paths.append(_save(fig, folder, "accuracy.png"))
+    return paths
+
+
+def plot_confusion(confusion: npt.NDArray[np.integer], folder: str) -> str:
+    """``confusion.png``: counts, coloured by the fraction of each true class."""
+    fig = _figure_class()(figsize=(6.5, 5.5))
+    ax = fig.subplots()
+    fractions = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    k = len(confusion)
+    for (i, j), count in np.ndenumerate(confusion):
+        ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                color="white" if fractions[i, j] > 0.5 else "black")
+    ax.set(xticks=range(k), yticks=range(k), xlabel="predicted class", ylabel="true class",
+           title="Confusion matrix (test set)")
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    fig.tight_layout()
+    return _save(fig, folder, "confusion.png")
+
+
+BAND = 9  # pixels above each tile for its label
+
+
+def _mosaic(tiles: npt.NDArray[np.floating], fill: float) -> tuple[
+        npt.NDArray[np.floating], int]:
+    """Square tiles in a near-square grid, a label band above each; and the grid's columns.
+
+    One image drawn once is much faster than one axes per tile.
+    """
+    n, side = len(tiles), tiles.shape[1]
+    columns = math.ceil(math.sqrt(n))
+    rows, width, height = math.ceil(n / columns), side + 2, side + BAND
+    out = np.full((rows * height, columns * width), fill, dtype=np.float64)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, columns)
+        top, left = r * height + BAND - 1, c * width + 1
+        out[top:top + side, left:left + side] = tile
+    return out, columns
+
+
+def _tile_figure(tiles: npt.NDArray[np.floating], labels: list[str], title: str, fill: float,
+                 label_color: str, **imshow: object) -> object:
+    """A figure of tiles, each labelled above, as one image."""
+    mosaic, columns = _mosaic(tiles, fill)
+    width, height = tiles.shape[1] + 2, tiles.shape[1] + BAND
+    rows = mosaic.shape[0] // height
+    fig = _figure_class()(figsize=(1.25 * columns + 0.3, 1.5 * rows + 0.5))
+    ax = fig.subplots()
+    ax.imshow(mosaic, interpolation="nearest", **imshow)
+    for k, label in enumerate(labels):
+        r, c = divmod(k, columns)
+        ax.text(c * width + width / 2, r * height + BAND - 2, label, ha="center",
+                va="bottom", fontsize=8, color=label_color)
+    ax.set_axis_off()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_weights(params: Sequential, folder: str) -> str | None:
+    """``weights.png``: each first-layer unit's incoming weights as an image tile."""
+    first = next((layer for layer in params.layers if isinstance(layer, Dense)), None)
+    if first is None or math.isqrt(first.w.shape[0]) ** 2 != first.w.shape[0]:
+        return None
+    side, units = math.isqrt(first.w.shape[0]), min(first.w.shape[1], 64)
+    tiles = first.w[:, :units].T.reshape(units, side, side).astype(np.float64)
+    # Each tile on its own symmetric scale: the pattern matters, not the magnitude.
+    tiles = tiles / np.maximum(np.abs(tiles).max(axis=(1, 2), keepdims=True), 1e-12)
+    fig = _tile_figure(tiles, [f"unit {u}" for u in range(units)],
+                       "First-layer weights (red +, blue −)", 0.0, "black",
+                       cmap="RdBu_r", vmin=-1, vmax=1)
+    return _save(fig, folder, "weights.png")
+
+
+def plot_misclassified(images: npt.NDArray[np.float32], labels: npt.NDArray[np.integer],
+                       predicted: npt.NDArray[np.integer], folder: str) -> str | None:
+    """``misclassified.png``: the first 36 wrongly classified test images."""
+    wrong = np.flatnonzero(predicted != labels)[:36]
+    side = math.isqrt(images.shape[1])
+    if not len(wrong) or side * side != images.shape[1]:
+        return None
+    tiles = images[wrong].reshape(len(wrong), side, side).astype(np.float64)
+    fig = _tile_figure(tiles, [f"#{i}: {labels[i]}→{predicted[i]}" for i in wrong],
+                       "Misclassified test images (#index: true→predicted)", 1.0, "tab:red",
+                       cmap="gray", vmin=0, vmax=1)
+    return _save(fig, folder, "misclassified.png")
+
+
+def draw_all(folder: str, record: dict[str, object], params: Sequential,
+             test_x: npt.NDArray[np.float32], test_y: npt.NDArray[np.integer],
+             warn: Callable[[str], None] | None = None) -> list[str]:
+    """Every plot there is data for; the paths written."""
+    paths = plot_curves(record, folder)
+    if not paths and warn is not None:
+        warn("no training history recorded: the loss and accuracy curves are skipped")
+    predicted = predict(params, test_x)
+    classes = int(max(test_y.max(initial=0), predicted.max(initial=0))) + 1
+    paths.append(plot_confusion(confusion_matrix_from(test_y, predicted, classes), folder))
+    optional = [plot_weights(params, folder),
+                plot_misclassified(test_x, test_y, predicted, folder)]
+    return paths + [p for p in optional if p is not None]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    """Register ``plot`` and its options."""
+    p = subparsers.add_parser(
+        "plot", help="draw PNG plots from a checkpoint or a metrics JSON",
+        description="From a checkpoint: loss and accuracy curves, confusion matrix, "
+                    "first-layer weights and misclassified test digits. From a metrics JSON "
+                    f"written by train --metrics: the curves. Needs matplotlib ({INSTALL_HINT}).")
+    p.add_argument("source", metavar="SOURCE", help="a checkpoint (.npz) or a metrics JSON")
+    p.add_argument("-o", "--out-dir", default="plots", metavar="DIR",
+                   help="folder for the PNG files (default plots)")
+    add_data_options(p, dataset_help="test set for the checkpoint's plots (default: the "
+                                     "checkpoint's dataset)")
+    p.set_defaults(run=run)
+
+
+def _read_record(path: str) -> dict[str, object] | None:
+    """The metrics JSON at ``path``, or ``None`` if the file is not JSON (a checkpoint)."""
+    try:
+        with open(path, "rb") as file:
+            if file.read(2) == b"PK":  # a zip archive: an .npz checkpoint
+                return None
+            file.seek(0)
+            record: object = json.loads(file.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except (OSError, ValueError) as error:
+        raise CliError(f"{path}: neither a checkpoint nor a metrics JSON: {error}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("history"), list):
+        raise CliError(f"{path}: not a metrics JSON written by 'functional-nn train --metrics'")
+    return record
+
+
+def run(args: argparse.Namespace, output: Output) -> int:
+    """``functional-nn plot``."""
+    record = _read_record(args.source)
+    prepare_plots(args.out_dir)
+    if record is not None:
+        paths = plot_curves(record, args.out_dir)
+        if not paths:
+            raise CliError(f"{args.source}: the metrics hold no epochs to plot")
+    else:
+        model = load_model(args.source)
+        name = model_dataset(model, args.dataset)
+        data = load_data(name, args.data_dir, download=not args.no_download)
+        check_match(model, data, name)
+        paths = draw_all(args.out_dir, model.metadata, model.params,
+                         flatten_images(data.test_x), data.test_y, warn=output.warn)
+    for path in paths:
+        output.say(f"wrote {path}")
+    return 0

@@ -1,0 +1,285 @@
+"""``functional-nn train``: train a network, save the checkpoint, report per-epoch metrics.
+
+Training folds the recipe's pure step over each epoch's batches with
+:func:`functional_nn.recipes.epoch_states` (a :func:`functional_nn.fit_iter` stream); the
+command only watches the stream of states: a progress bar, the epoch's losses, an evaluation
+on the test set after each epoch. The checkpoint is written once, at the very end and
+atomically, so a failed or interrupted run leaves an existing ``--out`` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import time
+from collections.abc import Iterator
+from typing import Protocol
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from .. import __version__, checkpoint
+from ..data import Dataset, flatten_images
+from ..layers import Sequential, param_count
+from ..metrics import Evaluation, evaluate
+from ..optim import Optimizer
+from ..recipes import build_optimizer, build_params, epoch_states
+from ..train import TrainingDiverged, TrainState, steps_per_epoch
+from . import (
+    CliError,
+    Interrupted,
+    Output,
+    Subparsers,
+    add_data_options,
+    add_json_option,
+    check_writable,
+    class_count,
+    load_data,
+    write_json,
+)
+from .config import (
+    ACTIVATIONS,
+    DEFAULT_RECIPE,
+    OPTIMIZERS,
+    RECIPES,
+    SCHEDULES,
+    RunConfig,
+    describe,
+    hidden_sizes,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    resolve,
+)
+
+__all__ = ["TrainResult", "add_parser", "run", "train"]
+
+State = TrainState[Sequential, object]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    """Register ``train`` and its options."""
+    d = RECIPES[DEFAULT_RECIPE]
+    p = subparsers.add_parser(
+        "train", help="train a network and save a checkpoint",
+        description="Train a multi-layer perceptron on an MNIST-style dataset. The run starts "
+                    f"from a named recipe (--recipe, default {DEFAULT_RECIPE}: "
+                    "784-16-16-10 ReLU, adam 1e-3, batch 32, 5 epochs); explicit flags "
+                    "override its values.")
+    p.add_argument("--recipe", choices=sorted(RECIPES), help=f"(default {DEFAULT_RECIPE})")
+    add_data_options(p, dataset_help="dataset to train on (default mnist)")
+    p.add_argument("--hidden", type=hidden_sizes, metavar="SIZES",
+                   help=f"comma-separated hidden layer sizes, '' or none for no hidden layer "
+                        f"(default {','.join(map(str, d.hidden))})")
+    p.add_argument("--activation", choices=ACTIVATIONS, help=f"(default {d.activation})")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
+    p.add_argument("--lr", type=positive_float,
+                   help=f"learning rate (default {d.learning_rate:g})")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help="learning rate over the whole run: cosine decays to 0, exponential "
+                        "halves it every epoch, warmup-cosine warms up linearly over "
+                        f"--warmup-epochs and then decays (default {d.schedule})")
+    p.add_argument("--warmup-epochs", type=non_negative_float, metavar="E",
+                   help=f"warm-up length for warmup-cosine (default {d.warmup_epochs:g})")
+    p.add_argument("--batch-size", type=positive_int, help=f"(default {d.batch_size})")
+    p.add_argument("--epochs", type=positive_int, help=f"(default {d.epochs})")
+    p.add_argument("--seed", type=non_negative_int,
+                   help=f"seeds the initial weights and the shuffling (default {d.seed})")
+    p.add_argument("--max-steps", type=positive_int, metavar="N",
+                   help="stop after N optimizer steps in total, even mid-epoch, for quick runs "
+                        "and tests; the schedule stays that of the full run, so the result is "
+                        "the full run's state at step N")
+    p.add_argument("--weight-decay", type=non_negative_float, metavar="L",
+                   help="adamw's decoupled weight decay, or L2 for the other optimizers "
+                        f"(default {d.weight_decay:g}: off)")
+    p.add_argument("--clip", type=non_negative_float, metavar="NORM",
+                   help=f"clip the gradients' global norm to NORM (default {d.clip:g}: off)")
+    p.add_argument("--out", default="model.npz", metavar="PATH",
+                   help="checkpoint to write at the end (default model.npz)")
+    p.add_argument("--metrics", metavar="JSON", help="also write the metrics to this JSON file")
+    p.add_argument("--plots", metavar="DIR", help="also draw the plots into DIR")
+    add_json_option(p)
+    p.set_defaults(run=run)
+
+
+@attrs.frozen
+class TrainResult:
+    """The final state and what was measured on the way."""
+
+    state: State
+    sizes: list[int]
+    history: list[dict[str, object]]
+    loss_trace: dict[str, object]
+    evaluation: Evaluation
+    seconds: float
+
+
+def _watch(states: Iterator[State], total: int, desc: str, show: bool) -> Iterator[State]:
+    """Yield ``states`` unchanged while a tqdm bar (if shown) counts them with the running loss."""
+    bar = _progress_bar(total, desc) if show else None
+    if bar is None:
+        yield from states
+        return
+    loss_sum = 0.0
+    try:
+        for i, state in enumerate(states, 1):
+            loss_sum += state.loss
+            if i % 50 == 0 or i == total:  # formatting every step would cost more than a step
+                bar.set_postfix_str(f"loss {loss_sum / i:.4f}", refresh=False)
+            bar.update(1)
+            yield state
+    finally:
+        bar.close()
+
+
+def _progress_bar(total: int, desc: str) -> _Bar | None:
+    """A tqdm bar on stderr, or ``None`` without tqdm."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    bar: _Bar = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=0.2)
+    return bar
+
+
+class _Bar(Protocol):
+    """The part of tqdm's interface used here (tqdm ships no type hints)."""
+
+    def update(self, n: int) -> object: ...
+    def set_postfix_str(self, s: str, refresh: bool) -> None: ...
+    def close(self) -> None: ...
+
+
+def _finite(value: float) -> float | None:
+    """A float for JSON: ``None`` for NaN or infinity."""
+    return value if math.isfinite(value) else None
+
+
+def epoch_plan(per_epoch: int, config: RunConfig) -> list[int]:
+    """The number of steps in each epoch, the last one cut short by ``max_steps``."""
+    total = per_epoch * config.recipe.epochs
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    return [min(per_epoch, total - start) for start in range(0, total, per_epoch)]
+
+
+def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bool
+          ) -> TrainResult:
+    """Run the recipe's fold epoch by epoch, evaluating on the test set after each epoch.
+
+    The states come from :func:`functional_nn.recipes.epoch_states`, the same stream
+    :func:`functional_nn.recipes.train` folds, so the result is the library's to the bit.
+    """
+    recipe = config.recipe
+    x, y = flatten_images(data.train_x), data.train_y
+    test_x, test_y = flatten_images(data.test_x), data.test_y
+    classes = class_count(data)
+    per_epoch = steps_per_epoch(len(x), recipe.batch_size)
+    plan = epoch_plan(per_epoch, config)
+    if not plan:
+        raise CliError(f"dataset {config.dataset!r} has no training images")
+    optimizer: Optimizer[object] = build_optimizer(recipe, per_epoch)
+    params = build_params(recipe, x.shape[1], classes)
+    sizes = [x.shape[1], *recipe.hidden, classes]
+    output.say(f"training a {'-'.join(map(str, sizes))} {recipe.activation} network "
+               f"({param_count(params):,} parameters) on {config.dataset}: {len(x):,} train / "
+               f"{len(test_x):,} test images")
+    output.say(describe(recipe, sum(plan)))
+    state: State = TrainState(params, optimizer.init(params), 0)
+    every = max(1, sum(plan) // 200)  # a loss trace of at most ~200 points for the plots
+    history: list[dict[str, object]] = []
+    trace: list[float] = []
+    started = time.perf_counter()
+    try:
+        for epoch, n in enumerate(plan):
+            t0, losses = time.perf_counter(), np.empty(n)
+            states = itertools.islice(epoch_states(recipe, x, y, state, optimizer, epoch), n)
+            desc = f"epoch {epoch + 1}/{len(plan)}"
+            for i, state in enumerate(_watch(states, n, desc, show_progress)):
+                losses[i] = state.loss
+                if state.step % every == 0:  # the mean of the last `every` steps' losses
+                    trace.append(float(np.mean(losses[max(0, i + 1 - every):i + 1])))
+            seconds = time.perf_counter() - t0
+            result = evaluate(state.params, test_x, test_y, classes=classes)
+            history.append({"epoch": epoch + 1, "steps": n, "step": state.step,
+                            "loss": float(losses.mean()), "test_loss": _finite(result.loss),
+                            "test_accuracy": result.accuracy, "seconds": round(seconds, 3)})
+            output.say(f"epoch {epoch + 1}/{len(plan)}: loss {losses.mean():.4f}, test accuracy "
+                       f"{result.accuracy:.2%}, {seconds:.1f} s")
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at step {state.step}") from None
+    trace_record: dict[str, object] = {"every": every, "loss": trace}
+    return TrainResult(state, sizes, history, trace_record, result,
+                       time.perf_counter() - started)
+
+
+def summary(config: RunConfig, result: TrainResult) -> dict[str, object]:
+    """What the run was and what it measured: the metrics JSON and the checkpoint metadata."""
+    return {
+        "dataset": config.dataset,
+        "recipe": config.recipe_name,
+        "architecture": {"sizes": result.sizes, "activation": config.recipe.activation,
+                         "parameters": param_count(result.state.params)},
+        "config": config.to_json(),
+        "seed": config.recipe.seed,
+        "epochs": len(result.history),
+        "steps": result.state.step,
+        "history": result.history,
+        "loss_trace": result.loss_trace,
+        "test_accuracy": result.evaluation.accuracy,
+        "test_loss": _finite(result.evaluation.loss),
+        "seconds": round(result.seconds, 3),
+        "functional_nn_version": __version__,
+    }
+
+
+def _untouched(out: str) -> str:
+    """What became of ``--out`` when the run stopped early."""
+    return f"{out} left untouched" if os.path.exists(out) else f"nothing written to {out}"
+
+
+def run(args: argparse.Namespace, output: Output) -> int:
+    """``functional-nn train``."""
+    config = resolve(args.recipe, vars(args))
+    # Every output location is checked before the data loads and training starts.
+    check_writable(args.out, "checkpoint")
+    if args.metrics:
+        check_writable(args.metrics, "metrics")
+    if args.plots:
+        from .plots import prepare_plots
+
+        prepare_plots(args.plots)
+    try:
+        data = load_data(config.dataset, args.data_dir, download=not args.no_download)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while loading the data; {_untouched(args.out)}") from None
+    show = not output.as_json and output.stderr.isatty()
+    try:
+        result = train(config, data, output, show_progress=show)
+    except Interrupted as error:
+        raise Interrupted(f"{error}; {_untouched(args.out)}") from None
+    except TrainingDiverged as error:
+        raise CliError(f"training diverged at step {error.step}: the loss became {error.loss}; "
+                       f"try a lower --lr (now {config.recipe.learning_rate:g}) or --clip 1; "
+                       f"{_untouched(args.out)}") from None
+    record = summary(config, result)
+    checkpoint.save(args.out, result.state, metadata=record)
+    record["checkpoint"] = args.out
+    if args.metrics:
+        write_json(args.metrics, record)
+    if args.plots:
+        from .plots import draw_all
+
+        test_x: npt.NDArray[np.float32] = flatten_images(data.test_x)
+        for path in draw_all(args.plots, record, result.state.params, test_x, data.test_y):
+            output.say(f"wrote {path}")
+    saved = f"saved {args.out}" + (f" and {args.metrics}" if args.metrics else "")
+    output.say(f"{saved}: test accuracy {result.evaluation.accuracy:.2%} after "
+               f"{result.state.step:,} steps, {result.seconds:.1f} s")
+    if output.as_json:
+        output.result(record)
+    return 0
