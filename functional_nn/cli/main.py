@@ -33,6 +33,7 @@ from . import (
     one_line,
     plots,
     predict,
+    sweep,
     train,
 )
 
@@ -46,7 +47,7 @@ class Command(Protocol):
         """Add the sub-command's parser, with ``run`` set as its default."""
 
 
-COMMANDS: tuple[Command, ...] = (train, evaluate, predict, plots)
+COMMANDS: tuple[Command, ...] = (train, evaluate, predict, plots, sweep)
 """The sub-command modules, in the order ``--help`` lists them."""
 
 

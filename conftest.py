@@ -1,0 +1,9 @@
+"""Root test configuration: skip doctest collection of modules whose optional extra is absent."""
+
+from __future__ import annotations
+
+import importlib.util
+
+collect_ignore_glob: list[str] = []
+if importlib.util.find_spec("distributed") is None:
+    collect_ignore_glob.append("functional_nn/distributed/*")
