@@ -316,6 +316,12 @@ def _open(path: str | os.PathLike[str]) -> Iterator[_Archive]:
     with file:
         if os.fstat(file.fileno()).st_size == 0:
             raise CheckpointError(f"{name}: not a checkpoint: the file is empty")
+        head = file.read(6)
+        file.seek(0)
+        if head == b"\x93NUMPY":
+            raise CheckpointError(f"{name}: not a checkpoint: a .npy array, not an npz file")
+        if not head.startswith(b"PK"):  # numpy would blame pickles and suggest unpickling
+            raise CheckpointError(f"{name}: not a checkpoint: not an npz file (no zip header)")
         try:
             loaded: object = np.load(file, allow_pickle=False)
         except Exception as error:  # whatever the bytes are, they are not an npz file

@@ -117,6 +117,8 @@ def test_metrics_json_records_epochs_configuration_and_result(
     assert metrics["config"] == RunConfig(recipe=Recipe(epochs=1), max_steps=300).to_json()
     assert metrics["seed"] == 0
     assert len(metrics["loss_trace"]["loss"]) == 300
+    mode = (folder / "metrics.json").stat().st_mode & 0o777
+    assert mode == (folder / "model.npz").stat().st_mode & 0o777  # not mkstemp's 0600
 
 
 @needs_data

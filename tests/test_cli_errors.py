@@ -223,3 +223,12 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_old_checkpoint(old: Path) -> None:
     assert stdout == ""
     assert old.read_bytes() == before
     assert sorted(p.name for p in old.parent.iterdir()) == ["old.npz"]  # no temporary left
+
+
+@needs_data
+def test_a_network_too_big_for_memory_is_one_line(old: Path) -> None:
+    before = old.read_bytes()
+    result = run_cli("train", "--hidden", "300000,300000", "--max-steps", "1", "--out", old.name,
+                     cwd=old.parent)
+    fails(result, 1, "out of memory", "--hidden")
+    assert old.read_bytes() == before

@@ -307,3 +307,15 @@ def test_default_progress_only_on_a_tty(monkeypatch: pytest.MonkeyPatch) -> None
     assert default_progress() is None
     monkeypatch.setattr(sys, "stderr", FakeTTY())
     assert default_progress() is stderr_progress
+
+
+def test_failed_download_leaves_no_new_folders(tmp_path: Path) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: the connection is refused at once
+    dest = tmp_path / "typo" / "deeper" / "file.gz"
+    with pytest.raises(DownloadError, match=f"127.0.0.1:{port}"):
+        download_file([f"http://127.0.0.1:{port}/file.gz"], dest, check=lambda p, u: None,
+                      timeout=2)
+    assert list(tmp_path.iterdir()) == []

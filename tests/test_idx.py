@@ -169,7 +169,7 @@ def test_write_replaces_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         raise OSError("simulated failure")
 
     monkeypatch.setattr("functional_nn.data.idx.os.replace", fail)
-    with pytest.raises(OSError, match="simulated"):
+    with pytest.raises(DatasetError, match="cannot write: simulated"):
         write_idx(path, np.arange(5, dtype=np.uint8))
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["a.idx"]

@@ -81,6 +81,7 @@ def torch_trajectory(name: str, params: Sequence[npt.NDArray[np.floating]],
     import torch
 
     tensors = [torch.nn.Parameter(torch.tensor(np.array(p))) for p in params]
+    opt: torch.optim.Optimizer
     if name in ("sgd", "momentum", "nesterov"):
         mom = 0.0 if name == "sgd" else hyper.get("beta", 0.9)
         opt = torch.optim.SGD(tensors, lr=_lr(lr, 0), momentum=mom, nesterov=name == "nesterov")

@@ -110,6 +110,13 @@ def check_writable(path: str, what: str) -> None:
         raise CliError(f"cannot write the {what} to {path}: {error.strerror or error}") from None
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so set it straight back)."""
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
 def write_json(path: str, obj: dict[str, object]) -> None:
     """Write ``obj`` as JSON atomically: a failed write leaves any old file whole."""
     text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
@@ -119,6 +126,7 @@ def write_json(path: str, obj: dict[str, object]) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
                 file.write(text)
+            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 is for secrets
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
@@ -147,9 +155,9 @@ def load_data(name: str, data_dir: str | None, *, download: bool = True) -> Data
     try:
         return load_dataset(name, data_dir=data_dir, download=download)
     except DownloadError as error:
-        first = str(error).splitlines()
-        reason = first[1].strip(" -") if len(first) > 1 else ""
-        raise CliError(f"{first[0].rstrip(':;')}: {reason}; {_layout_hint(name)}") from None
+        lines = str(error).splitlines()
+        tried = "; ".join(line.strip(" -") for line in lines[1:] if line.startswith("  - "))
+        raise CliError(f"{lines[0].rstrip(':;')}: {tried}; {_layout_hint(name)}") from None
     except DatasetError as error:
         raise CliError(f"{one_line(str(error).split(chr(10))[0])}; delete a damaged file to "
                        f"download it again, or {_layout_hint(name)}") from None

@@ -98,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(error), error.code)
     except (CheckpointError, DatasetError) as error:
         return _error(str(error), 1)
+    except MemoryError as error:
+        return _error(f"out of memory ({error or 'allocation failed'}); try smaller --hidden "
+                      "sizes or --batch-size", 1)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
         return Interrupted.code

@@ -55,18 +55,37 @@ def download_file(
     ``KeyboardInterrupt``, nothing is left under ``dest`` nor any temporary.
     """
     target = Path(dest)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_folders(target.parent)
     failures: list[str] = []
-    for url in urls:
-        try:
-            return _fetch_one(url, target, check, timeout, progress)
-        except (OSError, ValueError, http.client.HTTPException) as exc:
-            failures.append(f"  - {url}: {_reason(exc, timeout)}")
+    try:
+        for url in urls:
+            try:
+                return _fetch_one(url, target, check, timeout, progress)
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                failures.append(f"  - {url}: {_reason(exc, timeout)}")
+    finally:
+        _remove_if_empty(created)
     tried = "\n".join(failures) or "  (no mirror URLs configured)"
     raise DownloadError(
         f"could not download {target.name} into {target.parent}; every mirror failed:\n"
         f"{tried}" + (f"\n{hint}" if hint else "")
     )
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the ones created, deepest first."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove folders a failed download created, so a mistyped path leaves no trace."""
+    for folder in folders:
+        try:
+            folder.rmdir()  # only succeeds while empty: a successful download stays
+        except OSError:
+            return
 
 
 def _fetch_one(

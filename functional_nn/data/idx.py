@@ -180,11 +180,16 @@ def temp_file_beside(target: Path, suffix: str = ".tmp") -> tuple[int, Path]:
 def atomic_write_bytes(path: StrPath, data: bytes) -> None:
     """Write ``data`` to a temp file beside ``path``, then rename it into place."""
     target = Path(path)
-    fd, tmp = temp_file_beside(target)
+    try:
+        fd, tmp = temp_file_beside(target)
+    except OSError as error:
+        raise DatasetError(f"{target}: cannot write: {error.strerror or error}") from None
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, target)
+    except OSError as error:
+        raise DatasetError(f"{target}: cannot write: {error.strerror or error}") from None
     finally:
         # After a successful os.replace the temp name is gone; otherwise clean it up.
         with suppress(FileNotFoundError):
