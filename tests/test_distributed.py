@@ -141,6 +141,14 @@ def test_a_sweep_equals_sequential_runs_bit_for_bit(client: Client, data: SweepD
             fnn.array_leaves(loaded), fnn.array_leaves(done.params), strict=True))
 
 
+@pytest.mark.skipif(not os.environ.get("FUNCTIONAL_NN_DATA"),
+                    reason="FUNCTIONAL_NN_DATA is not set")
+def test_a_sweep_without_data_trains_on_mnist(client: Client) -> None:
+    (result,) = sweep([Recipe(hidden=(8,), epochs=1, batch_size=256)], client=client)
+    assert result.status == "ok", result.message
+    assert result.test_accuracy > 0.8
+
+
 def test_failed_and_diverged_runs_are_reported_and_the_others_finish(
         client: Client, data: SweepData) -> None:
     good = Recipe(hidden=(16,), epochs=1, seed=3)

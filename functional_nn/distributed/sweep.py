@@ -24,7 +24,7 @@ import numpy.typing as npt
 from distributed import Client, Future
 
 from .. import checkpoint
-from ..data import Dataset, flatten_images
+from ..data import Dataset, flatten_images, load_dataset
 from ..layers import Sequential
 from ..recipes import EpochRecord, Recipe, train
 from ..train import TrainingDiverged
@@ -184,7 +184,8 @@ def _lost(index: int, recipe: Recipe, error: BaseException) -> SweepResult:
     return SweepResult(index, recipe, "failed", message=f"{type(error).__name__}: {error}")
 
 
-def sweep_iter(configs: Sequence[Recipe], *, data: Data, client: Client | None = None,
+def sweep_iter(configs: Sequence[Recipe], *, data: Data | None = None,
+               client: Client | None = None,
                address: str | None = None, workers: int | None = None,
                out_dir: str | None = None, retries: int = 2,
                blas_threads: int | None = 1) -> Iterator[SweepResult]:
@@ -193,6 +194,8 @@ def sweep_iter(configs: Sequence[Recipe], *, data: Data, client: Client | None =
     Stopping the iteration early cancels the runs still pending.
     """
     configs = list(configs)
+    if data is None:  # MNIST, found as load_dataset finds it (or downloaded)
+        data = load_dataset("mnist")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     with client_for(client, address=address, workers=workers) as dask:
@@ -214,12 +217,13 @@ def sweep_iter(configs: Sequence[Recipe], *, data: Data, client: Client | None =
                     future.cancel()  # type: ignore[no-untyped-call]
 
 
-def sweep(configs: Sequence[Recipe], *, data: Data, client: Client | None = None,
+def sweep(configs: Sequence[Recipe], *, client: Client | None = None, data: Data | None = None,
           address: str | None = None, workers: int | None = None, out_dir: str | None = None,
           retries: int = 2, blas_threads: int | None = 1) -> list[SweepResult]:
     """Train one network per recipe as independent Dask tasks; results in ``configs`` order.
 
-    The data is scattered to every worker once (or pass :func:`scatter_data`'s future to share
+    ``data`` defaults to MNIST (``load_dataset("mnist")``). It is scattered to every worker
+    once (or pass :func:`scatter_data`'s future to share
     one scatter between sweeps). ``client`` is used as it is; without one, a client of
     ``address`` or of a new local cluster of ``workers`` processes (default 2) is made and
     closed. With ``out_dir`` each run's parameters go to ``out_dir/run-INDEX.npz``
