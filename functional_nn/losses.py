@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from ._array import Array
 
-__all__ = ["check_labels", "log_softmax", "softmax", "softmax_cross_entropy"]
+__all__ = ["check_labels", "cross_entropy_of_private", "log_softmax", "softmax",
+           "softmax_cross_entropy"]
 
 
 def log_softmax(logits: Array) -> Array:
@@ -67,19 +70,63 @@ def softmax_cross_entropy(logits: Array, labels: npt.ArrayLike) -> tuple[float, 
     """
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (batch, classes), got {logits.shape}")
-    y = check_labels(labels, logits.shape)
-    batch = logits.shape[0]
-    logp = log_softmax(logits)
-    probs = np.exp(logp)
-    scale = logits.dtype.type(1.0 / max(batch, 1))
+    return cross_entropy_of_private(logits, check_labels(labels, logits.shape), private=False)
+
+
+_ONES: dict[tuple[int, np.dtype[Any]], Array] = {}
+
+
+def _ones(classes: int, dtype: np.dtype[Any]) -> Array:
+    """A read-only column of ones (cached: a row sum is a product with it)."""
+    ones = _ONES.get((classes, dtype))
+    if ones is None:
+        ones = np.ones((classes, 1), dtype)
+        ones.flags.writeable = False
+        if len(_ONES) < 64:
+            _ONES[classes, dtype] = ones
+    return ones
+
+
+def cross_entropy_of_private(logits: Array, y: npt.NDArray[np.generic], *,
+                             private: bool) -> tuple[float, Array]:
+    """:func:`softmax_cross_entropy` of 2-D ``logits`` and checked labels ``y``.
+
+    With ``private=True`` the logits are a temporary of the caller's and are overwritten (they
+    become the returned gradient): the library's fused MLP path saves two arrays this way. The
+    same ufunc calls either way, so the same bits.
+    """
+    batch, classes = logits.shape
+    n = max(batch, 1)
+    rows = np.arange(batch)
+    # log p = z - lse with z = logits - max and lse = log(sum(exp(z))), and p = exp(z) / sum:
+    # one exp serves the loss and the gradient. (Row maxima through argmax, row sums through a
+    # matrix-vector product: numpy's reductions along a short last axis cost several times more.)
+    peak = logits[rows, logits.argmax(axis=-1)][:, None]
+    z: Array
+    if private:
+        z = logits
+        z -= peak
+    else:
+        z = logits - peak
     if y.ndim == 1:
-        rows = np.arange(batch)
-        value = -float(logp[rows, y].sum(dtype=np.float64)) / max(batch, 1)
-        probs[rows, y] -= 1
+        picked = z[rows, y]
     else:
         yf = y.astype(logits.dtype, copy=False)
-        value = -float((yf * logp).sum(dtype=np.float64)) / max(batch, 1)
-        probs *= yf.sum(axis=1, keepdims=True)
-        probs -= yf
-    probs *= scale
-    return value, probs
+        picked = (yf * z).sum(axis=1)
+        weights = yf.sum(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    total = z @ _ones(classes, z.dtype)
+    lse = np.log(total)
+    scale = z.dtype.type(1.0 / n)
+    if y.ndim == 1:  # L = mean(lse - z_y); dL/dz = (p - onehot(y)) / n
+        value = float(lse.sum(dtype=np.float64) - picked.sum(dtype=np.float64)) / n
+        z /= total
+        z[rows, y] -= 1
+    else:  # L = mean(lse · Σy - Σ y·z); dL/dz = (p · Σy - y) / n
+        value = float((lse * weights).sum(dtype=np.float64)
+                      - picked.sum(dtype=np.float64)) / n
+        z /= total
+        z *= weights
+        z -= yf
+    z *= scale
+    return value, z

@@ -11,6 +11,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from . import _fastmlp
 from ._array import Array
 from .losses import softmax_cross_entropy
 from .rules import rule_for
@@ -57,8 +58,14 @@ def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float
 
     Same as ``(loss(params, x, y), grad(params, x, y))`` with one forward pass.
     """
+    x = check_input(x)
+    plan = _fastmlp.plan_for(params)
+    if plan is not None:
+        fast = _fastmlp.value_and_grad(plan, params, x, y)  # type: ignore[arg-type]
+        if fast is not None:
+            return fast
     rule = rule_for(params)
-    logits, residual = rule.forward(params, check_input(x))
+    logits, residual = rule.forward(params, x)
     value, g = softmax_cross_entropy(logits, y)
     grads, _ = rule.vjp(params, residual, g, False)
     return value, grads  # type: ignore[return-value]

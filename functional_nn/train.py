@@ -17,9 +17,12 @@ import numpy as np
 import numpy.typing as npt
 import toolz
 
+from . import _fastmlp, _flat
+from .model import check_input
 from .model import value_and_grad as model_value_and_grad
 from .optim import Optimizer
 from .optim import update as optim_update
+from .optim._fused import FUSED, Fused
 
 __all__ = [
     "Batch",
@@ -146,9 +149,53 @@ def train_step(optimizer: Optimizer[S], *,
     Same as ``toolz.compose(apply_update, value_and_grad_of_batch)``. ``value_and_grad``
     defaults to :func:`functional_nn.value_and_grad`; any function of the same signature (a
     sharded or custom-loss one) fits.
+
+    With the default ``value_and_grad``, an MLP and one of the usual optimizers, the step takes
+    a fused path that gives the same bits without building the gradient tree in between.
     """
     vg: ValueAndGrad[P] = value_and_grad or model_value_and_grad
-    return toolz.compose(_apply(optimizer), _gradients(vg))
+    general = toolz.compose(_apply(optimizer), _gradients(vg))
+    fused = getattr(optimizer.update, FUSED, None)
+    if value_and_grad is not None or fused is None:
+        return general
+
+    def step(state: TrainState[P, S], batch: Batch) -> TrainState[P, S]:
+        done = _fused_step(optimizer, fused, state, batch)
+        return general(state, batch) if done is None else done
+
+    return step
+
+
+def _fused_step(optimizer: Optimizer[S], fused: Fused, state: TrainState[P, S],
+                batch: Batch) -> TrainState[P, S] | None:
+    """The same step as the general one for an MLP and an optimizer with a fused update: the
+    gradients go from the fused MLP gradient straight into the fused update, never becoming a
+    tree (see :mod:`functional_nn._fastmlp` and :mod:`functional_nn.optim._fused`). None when
+    it does not apply."""
+    params = state.params
+    plan = _fastmlp.plan_for(params)
+    if plan is None:
+        return None
+    x, y = batch
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+        done = _fastmlp.value_and_grad_buffer(plan, params, check_input(x), y)  # type: ignore[arg-type]
+    if done is None:
+        return None
+    value, buffer = done
+    if not math.isfinite(value):
+        raise TrainingDiverged(state, state.step, value)  # type: ignore[arg-type]
+    # the gradient buffer was never seen by anyone: the update may take it over
+    updated = fused(params, None, state.opt_state, flat_grads=(plan.layout, buffer),
+                    donate=True)
+    if updated is None:  # a state that is not flat yet: the general update, on a gradient tree
+        grads = _flat.build(plan.layout, buffer)
+        new_params, opt_state = optim_update(optimizer, params, grads, state.opt_state)
+    else:
+        record = _flat.lookup(updated[0])
+        if record is not None and record[1] is not buffer:
+            _flat.release(plan.layout, buffer)  # not taken over: reusable at once
+        new_params, opt_state = updated
+    return TrainState(new_params, opt_state, state.step + 1, value)
 
 
 def fit(step: Callable[[TrainState[P, S], Batch], TrainState[P, S]], state: TrainState[P, S],

@@ -21,16 +21,17 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast, overload
 
 import attrs
-import numpy as np
+import numpy as np  # noqa: F401  (the doctests use it)
 
-from .._array import Array, owned
+from .. import _kernels
+from .._array import Array
 from ..tree import (
     TreeDef,
     TreeStructureError,
     tree_flatten,
     tree_leaves_with_path,
-    tree_map,
 )
+from ._leafwise import leafwise
 
 __all__ = [
     "EmptyState",
@@ -96,12 +97,6 @@ class EmptyState:
     """The state of a stateless transform."""
 
 
-def _add_leaf(p: Array, u: Array) -> Array:
-    out = np.empty_like(p)
-    np.add(p, u, out=out, dtype=out.dtype)
-    return owned(out)
-
-
 def apply_updates(params: P, updates: P) -> P:
     """``params + updates``, leafwise, each new leaf in the dtype of its parameter.
 
@@ -112,15 +107,21 @@ def apply_updates(params: P, updates: P) -> P:
     >>> new["w"], new["w"].dtype
     (array([1.5 , 0.75], dtype=float32), dtype('float32'))
     """
-    return tree_map(_add_leaf, params, updates)
+    return leafwise(_kernels.add, (params, updates), ("params", "updates"), 0, 1)[0]  # type: ignore[no-any-return]
 
 
 def update(optimizer: Optimizer[S], params: P, grads: P, state: S) -> tuple[P, S]:
     """One optimizer step: the new parameters and the new state.
 
     Same as ``updates, state = optimizer.update(grads, state, params)`` followed by
-    ``apply_updates(params, updates)``.
+    ``apply_updates(params, updates)`` (which the aliases do in one fused pass when the trees
+    are flat: the same bits, without the tree of updates in between).
     """
+    fused = getattr(optimizer.update, "_functional_nn_fused", None)
+    if fused is not None:  # the aliases on flat trees: see ._fused
+        done = fused(params, grads, state)
+        if done is not None:
+            return done  # type: ignore[no-any-return]
     updates, new_state = optimizer.update(grads, state, params)
     return apply_updates(params, updates), new_state
 

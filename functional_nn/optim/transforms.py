@@ -14,8 +14,10 @@ from typing import Generic, TypeAlias, TypeVar
 import attrs
 import numpy as np
 
+from .. import _flat, _kernels
 from .._array import Array, owned
-from ..tree import tree_flatten, tree_leaves, tree_map
+from ..tree import tree_flatten, tree_leaves
+from ._leafwise import leafwise, zeros_like
 from .base import (
     EmptyState,
     Mask,
@@ -57,14 +59,9 @@ LearningRate: TypeAlias = float | Schedule
 """A learning rate: a float ≥ 0, or a schedule of the step count."""
 
 
-def _zeros(leaf: Array) -> Array:
-    return owned(np.zeros_like(leaf))
-
-
-def _scaled(factor: float, u: Array) -> Array:
-    out = np.empty_like(u)
-    np.multiply(u, out.dtype.type(factor), out=out)
-    return owned(out)
+def _scaled(factor: float, tree: P) -> P:
+    """``factor · u`` for every leaf ``u`` of ``tree``, in the leaf's dtype."""
+    return leafwise(_kernels.scaled, (tree,), ("the updates",), 0, 1, factor)[0]  # type: ignore[no-any-return]
 
 
 def _empty_init(params: object) -> EmptyState:
@@ -99,8 +96,7 @@ def scale_by_learning_rate(learning_rate: LearningRate) -> Optimizer[ScaleByLear
     def update_fn(grads: P, state: ScaleByLearningRateState,
                   params: P) -> tuple[P, ScaleByLearningRateState]:
         lr = validated(schedule, state.count)
-        updates = tree_map(lambda u: _scaled(-lr, u), grads)
-        return updates, ScaleByLearningRateState(state.count + 1, lr)
+        return _scaled(-lr, grads), ScaleByLearningRateState(state.count + 1, lr)
 
     return Optimizer(init_fn, update_fn)
 
@@ -151,7 +147,7 @@ def scale(step_size: float) -> Optimizer[EmptyState]:
     factor = check("step_size", step_size, math.isfinite, "finite")
 
     def update_fn(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
-        return tree_map(lambda u: _scaled(factor, u), grads), state
+        return _scaled(factor, grads), state
 
     return Optimizer(_empty_init, update_fn)
 
@@ -176,26 +172,15 @@ def trace(decay: float, nesterov: bool = False) -> Optimizer[TraceState]:
     beta = unit_interval("decay", decay)
 
     def init_fn(params: P) -> TraceState:
-        return TraceState(tree_map(_zeros, params))
+        return TraceState(zeros_like(params))
 
     def update_fn(grads: P, state: TraceState, params: P) -> tuple[P, TraceState]:
-        leaves, treedef = flatten_arrays(grads)
-        traces = leaves_like(treedef, state.trace, "the momentum trace")
-        new_v: list[object] = []
-        out: list[object] = []
-        for g, v in zip(leaves, traces, strict=True):
-            b = v.dtype.type(beta)
-            nv = np.multiply(v, b, out=np.empty_like(v))
-            nv += g
-            owned(nv)
-            new_v.append(nv)
-            if nesterov:
-                u = np.multiply(nv, b, out=np.empty_like(nv))
-                u += g
-                out.append(owned(u))
-            else:
-                out.append(nv)
-        return treedef.unflatten(out), TraceState(treedef.unflatten(new_v))
+        names = ("the gradients", "the momentum trace")
+        (new_v,) = leafwise(_kernels.trace, (grads, state.trace), names, 1, 1, beta)
+        if nesterov:  # u = β·v' + g
+            (updates,) = leafwise(_kernels.trace, (grads, new_v), names, 1, 1, beta)
+            return updates, TraceState(new_v)
+        return new_v, TraceState(new_v)
 
     return Optimizer(init_fn, update_fn)
 
@@ -219,44 +204,25 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999,
 
     Kingma & Ba, *Adam: A Method for Stochastic Optimization* (2015), with eps outside the
     square root as in ``torch.optim.Adam``. The bias corrections are computed in float64 and
-    cast to the leaf's dtype.
+    folded into two scalars cast to the leaf's dtype: ``u = m / (√v + eps·√bc2) · √bc2 / bc1``
+    (one pass fewer than ``(m / bc1) / (√v / √bc2 + eps)``, equal up to round-off).
     """
     beta1 = unit_interval("b1", b1)
     beta2 = unit_interval("b2", b2)
     epsilon = positive("eps", eps)
 
     def init_fn(params: P) -> ScaleByAdamState:
-        return ScaleByAdamState(0, tree_map(_zeros, params), tree_map(_zeros, params))
+        return ScaleByAdamState(0, zeros_like(params), zeros_like(params))
 
     def update_fn(grads: P, state: ScaleByAdamState, params: P) -> tuple[P, ScaleByAdamState]:
-        leaves, treedef = flatten_arrays(grads)
-        mus = leaves_like(treedef, state.mu, "Adam's first moment")
-        nus = leaves_like(treedef, state.nu, "Adam's second moment")
         t = state.count + 1
         bc1 = 1.0 - beta1**t
         bc2_sqrt = math.sqrt(1.0 - beta2**t)
-        new_mu: list[object] = []
-        new_nu: list[object] = []
-        out: list[object] = []
-        for g, m, v in zip(leaves, mus, nus, strict=True):
-            dt = m.dtype.type
-            nm = np.subtract(g, m, out=np.empty_like(m), dtype=m.dtype)  # lerp, as torch does
-            nm *= dt(1.0 - beta1)
-            nm += m
-            nv = np.multiply(v, dt(beta2), out=np.empty_like(v))
-            u = np.multiply(g, g, out=np.empty_like(v), dtype=v.dtype)
-            u *= dt(1.0 - beta2)
-            nv += u
-            np.sqrt(nv, out=u)
-            u /= dt(bc2_sqrt)
-            u += dt(epsilon)
-            np.divide(nm, u, out=u)
-            u /= dt(bc1)
-            new_mu.append(owned(nm))
-            new_nu.append(owned(nv))
-            out.append(owned(u))
-        new_state = ScaleByAdamState(t, treedef.unflatten(new_mu), treedef.unflatten(new_nu))
-        return treedef.unflatten(out), new_state
+        mu, nu, updates = leafwise(
+            _kernels.adam, (grads, state.mu, state.nu),
+            ("the gradients", "Adam's first moment", "Adam's second moment"), 1, 3,
+            1.0 - beta1, beta2, 1.0 - beta2, epsilon * bc2_sqrt, bc2_sqrt / bc1)
+        return updates, ScaleByAdamState(t, mu, nu)
 
     return Optimizer(init_fn, update_fn)
 
@@ -278,25 +244,13 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> Optimizer[ScaleByRms
     epsilon = positive("eps", eps)
 
     def init_fn(params: P) -> ScaleByRmsState:
-        return ScaleByRmsState(tree_map(_zeros, params))
+        return ScaleByRmsState(zeros_like(params))
 
     def update_fn(grads: P, state: ScaleByRmsState, params: P) -> tuple[P, ScaleByRmsState]:
-        leaves, treedef = flatten_arrays(grads)
-        nus = leaves_like(treedef, state.nu, "RMSprop's square average")
-        new_nu: list[object] = []
-        out: list[object] = []
-        for g, v in zip(leaves, nus, strict=True):
-            dt = v.dtype.type
-            nv = np.multiply(v, dt(a), out=np.empty_like(v))
-            u = np.multiply(g, g, out=np.empty_like(v), dtype=v.dtype)
-            u *= dt(1.0 - a)
-            nv += u
-            np.sqrt(nv, out=u)
-            u += dt(epsilon)
-            np.divide(g, u, out=u, dtype=v.dtype)
-            new_nu.append(owned(nv))
-            out.append(owned(u))
-        return treedef.unflatten(out), ScaleByRmsState(treedef.unflatten(new_nu))
+        nu, updates = leafwise(_kernels.rms, (grads, state.nu),
+                               ("the gradients", "RMSprop's square average"), 1, 2,
+                               a, 1.0 - a, epsilon)
+        return updates, ScaleByRmsState(nu)
 
     return Optimizer(init_fn, update_fn)
 
@@ -321,9 +275,13 @@ def add_decayed_weights(weight_decay: float,
         return owned(out)
 
     def update_fn(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
+        if mask is None:
+            (out_tree,) = leafwise(_kernels.decayed, (grads, params), ("the updates", "params"),
+                                   1, 1, wd)
+            return out_tree, state
         leaves, treedef = flatten_arrays(grads)
         ps = leaves_like(treedef, params, "params")
-        flags = [True] * len(leaves) if mask is None else mask_flags(mask, params)
+        flags = mask_flags(mask, params)
         out = [decay(u, p) if f else u
                for u, p, f in zip(leaves, ps, flags, strict=True)]
         return treedef.unflatten(out), state
@@ -337,9 +295,15 @@ def global_norm(tree: object) -> float:
     >>> global_norm({"a": np.array([3.0]), "b": np.array([[4.0]])})
     5.0
     """
+    record = _flat.lookup(tree)
+    if record is not None:  # the same per-leaf sums, read from the flat buffer
+        layout, base = record
+        o = layout.offsets
+        xs: list[Array] = [base[o[i]:o[i + 1]] for i in range(len(o) - 1)]
+    else:
+        xs = [np.asarray(leaf) for leaf in tree_leaves(tree)]
     total = 0.0
-    for leaf in tree_leaves(tree):
-        x = np.asarray(leaf)
+    for x in xs:
         total += float(np.vdot(x, x))
     return math.sqrt(total)
 
@@ -358,8 +322,7 @@ def clip_by_global_norm(max_norm: float) -> Optimizer[EmptyState]:
         norm = global_norm(grads)
         if norm <= limit:
             return grads, state
-        factor = limit / norm
-        return tree_map(lambda u: _scaled(factor, u), grads), state
+        return _scaled(limit / norm, grads), state
 
     return Optimizer(_empty_init, update_fn)
 
