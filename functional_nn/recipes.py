@@ -103,6 +103,12 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # the project's origin: 784-16-16-10 (13,002 parameters)
     "origin": Recipe(),
+    # the quickest recipe to 98.0% MNIST test accuracy found (benchmarks/time_to_accuracy.py):
+    # 784-256-128-10 (235,146 parameters), Adam at 4e-3 after a 0.3-epoch warmup, cosine decay
+    # to zero over 4 epochs of batches of 256. About 2 s of training on 2 cores: 98.1% after
+    # epoch 3 and 98.2% after epoch 4 (seeds 1-3: 98.05-98.26% at the end).
+    "fast": Recipe(hidden=(256, 128), optimizer="adam", learning_rate=4e-3,
+                   schedule="warmup-cosine", warmup_epochs=0.3, batch_size=256, epochs=4),
 }
 
 
