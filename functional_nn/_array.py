@@ -11,11 +11,32 @@ Array: TypeAlias = npt.NDArray[np.floating]
 """A floating-point numpy array: the leaves of parameter trees and the values that flow."""
 
 
-def readonly(value: object) -> Array:
-    """A read-only floating array holding ``value``; copies only when it was writable.
+__all__ = ["Array", "is_frozen", "owned", "readonly"]
 
-    An array that is already read-only is trusted and kept as it is, so rebuilding parameters
-    from read-only leaves never copies.
+
+def is_frozen(array: np.ndarray) -> bool:
+    """Whether nobody can write the array's data: it and every array it views are read-only.
+
+    >>> base = np.zeros(3)
+    >>> view = base[:2]
+    >>> view.flags.writeable = False
+    >>> is_frozen(view), is_frozen(owned(np.zeros(3)))
+    (False, True)
+    """
+    node: object = array
+    while isinstance(node, np.ndarray):
+        if node.flags.writeable:
+            return False
+        node = node.base
+    return not isinstance(node, bytearray)
+
+
+def readonly(value: object) -> Array:
+    """A read-only floating array holding ``value``; copies unless its data is already frozen.
+
+    An array whose data nobody can write (see :func:`is_frozen`) is kept as it is, so building
+    parameters from the library's own leaves never copies; anything else is copied, so writing
+    to the caller's array later can never change the parameters.
 
     >>> a = readonly([1.0, 2.0])
     >>> a.flags.writeable, a.dtype
@@ -26,16 +47,18 @@ def readonly(value: object) -> Array:
         raise TypeError(f"expected a numeric array, got dtype {array.dtype}")
     if array.dtype.kind != "f":
         array = array.astype(np.float64)
-    elif array.flags.writeable:
+    elif is_frozen(array):
+        return array
+    else:
         array = array.copy()
-    array.flags.writeable = False
-    return array
+    return owned(array)
 
 
 def owned(array: Array) -> Array:
-    """Mark a freshly computed array read-only in place and return it.
+    """Freeze a freshly computed array and hand it out as a read-only view of itself.
 
     Only for arrays that nobody else has seen (private temporaries about to be handed out).
+    The view's base is read-only, so numpy refuses to make the view writable again.
     """
     array.flags.writeable = False
-    return array
+    return array.view()

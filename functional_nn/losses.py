@@ -40,6 +40,8 @@ def check_labels(labels: npt.ArrayLike, logits_shape: tuple[int, ...]) -> npt.ND
     shape (batch,) in ``[0, classes)``, or one-hot (or soft) rows of shape (batch, classes)."""
     y = np.asarray(labels)
     batch, classes = logits_shape
+    if batch == 0:
+        raise ValueError("empty batch: the loss of no samples is undefined")
     if y.ndim == 1:
         if y.dtype.kind not in "iu":
             raise ValueError(f"integer labels expected, got dtype {y.dtype}")

@@ -88,7 +88,7 @@ def _dense_forward(layer: Dense, x: Array) -> tuple[Array, Array]:
 def _dense_vjp(layer: Dense, x: Array, g: Array,
                need_input_grad: bool) -> tuple[Dense, Array | None]:
     gw, gb = owned(x.T @ g), owned(_sum_to(g, layer.b.shape))
-    grads = object.__new__(Dense)
+    grads = object.__new__(type(layer))  # a subclass's gradient is of the subclass
     object.__setattr__(grads, "w", gw)  # fresh arrays: skip the copying converters
     object.__setattr__(grads, "b", gb)
     return grads, (g @ layer.w.T) if need_input_grad else None
@@ -149,7 +149,7 @@ def _sequential_vjp(seq: Sequential, residuals: tuple[object, ...], g: Array,
         # the first layer's input gradient is never needed for training
         grads[i], gx = rule_for(layer).vjp(layer, residuals[i], cast("Array", gx),
                                            need_input_grad or i > 0)
-    out = object.__new__(Sequential)
+    out = object.__new__(type(seq))
     object.__setattr__(out, "layers", tuple(grads))
     return out, gx
 

@@ -7,7 +7,8 @@ else, numpy arrays and Python scalars in particular, is a leaf.
 
 Rebuilding an attrs node from leaves (:func:`tree_unflatten`, :func:`tree_map`) sets its fields
 directly, as equinox does, without running ``__init__``: a tree of booleans shaped like the
-parameters is a valid mask. Array leaves of a rebuilt attrs node are handed out read-only.
+parameters is a valid mask. Array leaves of a rebuilt attrs node are frozen: kept when nobody
+can write their data already, copied and made read-only otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Generic, TypeVar, cast
 import attrs
 import numpy as np
 import numpy.typing as npt
+
+from ._array import is_frozen, owned
 
 __all__ = [
     "TreeDef",
@@ -185,11 +188,14 @@ def array_leaves(tree: object) -> list[npt.NDArray[np.generic]]:
 
 
 def _frozen(leaf: object) -> object:
-    """A read-only view of a writable array (no copy); other leaves as they are."""
-    if type(leaf) is np.ndarray and leaf.flags.writeable:
-        view = leaf.view()
-        view.flags.writeable = False
-        return view
+    """An array whose data nobody can write: kept as it is if so already, else a frozen copy.
+
+    Copying arrays that somebody could still write keeps an attrs node immutable even when the
+    caller keeps (and later writes) the array it mapped to; the library's own leaves are frozen
+    already and pass through without a copy.
+    """
+    if type(leaf) is np.ndarray and not is_frozen(leaf):
+        return owned(leaf.copy())
     return leaf
 
 

@@ -176,3 +176,30 @@ def test_first_layer_input_gradient_is_not_computed(batch: int) -> None:
     logits, res = rule.forward(net, x)
     _, gx = rule.vjp(net, res, np.ones_like(logits), False)
     assert gx is None
+
+
+def test_the_gradient_of_a_layer_subclass_is_of_the_subclass() -> None:
+    @attrs.frozen
+    class MyDense(fnn.Dense):
+        pass
+
+    @attrs.frozen
+    class MyNet(fnn.Sequential):
+        pass
+
+    base = fnn.mlp([3, 4, 2], seed=0)
+    first, relu, last = base.layers
+    assert isinstance(first, fnn.Dense)
+    net = MyNet((MyDense(first.w, first.b), relu, last))
+    grads = fnn.grad(net, np.ones((2, 3), np.float32), np.array([0, 1]))
+    assert type(grads) is MyNet
+    assert type(grads.layers[0]) is MyDense
+    assert fnn.tree_structure(grads) == fnn.tree_structure(net)
+    fnn.tree_map(lambda p, g: p - 0.1 * g, net, grads)
+
+
+def test_an_empty_batch_has_no_loss() -> None:
+    net = fnn.mlp([4, 2], seed=0)
+    assert fnn.forward(net, np.ones((0, 4), np.float32)).shape == (0, 2)
+    with pytest.raises(ValueError, match="empty batch"):
+        fnn.value_and_grad(net, np.ones((0, 4), np.float32), np.array([], np.int64))

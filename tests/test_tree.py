@@ -124,14 +124,36 @@ def test_map_keeps_the_static_type() -> None:
     assert isinstance(doubled.layers[0], fnn.Dense)
 
 
-def test_rebuilt_array_leaves_are_read_only_views_without_copies() -> None:
+def test_rebuilt_leaves_never_alias_an_array_someone_can_still_write() -> None:
     net = fnn.mlp([4, 3, 2], seed=0)
-    fresh = np.ones((4, 3), np.float32)
-    rebuilt = fnn.tree_map(lambda w: fresh if w.shape == (4, 3) else w, net)
+    mine = np.ones((4, 3), np.float32)
+    rebuilt = fnn.tree_map(lambda w: mine if w.shape == (4, 3) else w, net)
+    mine[0, 0] = 7  # the caller keeps writing its own array
     w = fnn.array_leaves(rebuilt)[0]
+    assert w[0, 0] == 1
     assert not w.flags.writeable
-    assert np.shares_memory(w, fresh)
-    assert fresh.flags.writeable  # the caller's array keeps its flags
+    assert mine.flags.writeable  # the caller's array keeps its flags
+    base = np.zeros((4, 3), np.float32)
+    view = base[:]
+    view.flags.writeable = False  # read-only, but its base is not
+    assert not np.shares_memory(fnn.Dense(view, np.zeros(3, np.float32)).w, base)
+
+
+def test_frozen_leaves_pass_through_without_a_copy() -> None:
+    net = fnn.mlp([4, 3, 2], seed=0)
+    again = fnn.tree_map(lambda w: w, net)
+    for a, b in zip(fnn.array_leaves(net), fnn.array_leaves(again), strict=True):
+        assert np.shares_memory(a, b)
+
+
+def test_leaves_cannot_be_made_writable_again() -> None:
+    net = fnn.mlp([4, 3, 2], seed=0)
+    grads = fnn.grad(net, np.ones((2, 4), np.float32), np.array([0, 1]))
+    doubled = fnn.tree_map(lambda w: w * 2, net)
+    for tree in (net, grads, doubled, fnn.Dense(np.ones((2, 2)), np.ones(2))):
+        for leaf in fnn.array_leaves(tree):
+            with pytest.raises(ValueError, match="cannot set WRITEABLE flag"):
+                leaf.flags.writeable = True
 
 
 @given(st.lists(st.booleans(), min_size=1, max_size=4))
