@@ -4,7 +4,8 @@ A run is a :class:`functional_nn.recipes.Recipe` (architecture, optimizer, sched
 size, epochs, seed) plus what only the command line decides: the dataset and a step limit. The
 recipe comes from the library's table of named recipes (``origin`` by default), explicit flags
 override its values, and the library's builders turn it into the network and the optimizer,
-so ``train``, ``sweep`` and the benchmarks give the same result for the same recipe.
+so ``train``, ``sweep`` and the benchmarks give the same result for the same recipe (with the
+same number of BLAS threads: OpenBLAS's float32 bits depend on it, and sweep workers use one).
 """
 
 from __future__ import annotations
