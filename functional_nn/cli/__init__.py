@@ -40,6 +40,7 @@ __all__ = [
     "load_data",
     "one_line",
     "write_json",
+    "write_text",
 ]
 
 PROG = "functional-nn"
@@ -117,14 +118,13 @@ def _umask() -> int:
     return mask
 
 
-def write_json(path: str, obj: dict[str, object]) -> None:
-    """Write ``obj`` as JSON atomically: a failed write leaves any old file whole."""
-    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` atomically (temporary file, then rename): a failure leaves any old file."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
                 file.write(text)
             os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 is for secrets
             os.replace(temporary, path)
@@ -133,6 +133,11 @@ def write_json(path: str, obj: dict[str, object]) -> None:
             raise
     except OSError as error:
         raise CliError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def write_json(path: str, obj: dict[str, object]) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def _layout_hint(name: str) -> str:

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, NoReturn, TypeVar
@@ -42,6 +41,7 @@ from . import (
     class_count,
     load_data,
     one_line,
+    write_text,
 )
 from .config import hidden_sizes, non_negative_float, non_negative_int, positive_float, positive_int
 
@@ -195,22 +195,6 @@ def _csv(rows: list[dict[str, object]]) -> str:
     return out.getvalue()
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed over it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
-                file.write(text)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-    except OSError as error:
-        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
-
-
 def _progress(results: Iterator[SweepResult], total: int) -> Iterator[SweepResult]:
     """Yield ``results`` while a tqdm bar on stderr (a terminal only) counts finished runs."""
     try:
@@ -279,7 +263,7 @@ def _report(results: list[SweepResult], varied: list[str], args: argparse.Namesp
     rows = records(results)
     ok = sum(r.status == "ok" for r in results)
     if args.out:
-        write_atomic(args.out, _csv(rows) if args.out.lower().endswith(".csv") else
+        write_text(args.out, _csv(rows) if args.out.lower().endswith(".csv") else
                      json.dumps({"results": rows}, indent=2, allow_nan=False) + "\n")
         output.say(f"wrote {args.out}")
     output.say(f"{ok} of {len(results)} runs finished in {seconds:.1f} s")
