@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -40,6 +40,8 @@ __all__ = [
 
 ACTIVATIONS = tuple(_ACTIVATION_LAYERS)
 
+N = TypeVar("N", int, float)
+
 DEFAULT_RECIPE = "origin"
 """The recipe of a run without ``--recipe``: the origin's 784-16-16-10 network."""
 
@@ -55,48 +57,31 @@ RECIPE_OPTIONS: dict[str, str] = {
 # --- parsing option values (argparse ``type=`` functions: errors become exit status 2) ------
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def _number(kind: type[N], *, positive: bool, expected: str,
+            requirement: str) -> Callable[[str], N]:
+    """An option parser: ``text`` as a finite ``kind`` that is > 0 (or >= 0)."""
+    def parse(text: str) -> N:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text.strip()}")
+        return value
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """An integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+positive_int = _number(int, positive=True, expected="a positive integer",
+                       requirement="a positive integer")
+"""An integer >= 1."""
+non_negative_int = _number(int, positive=False, expected="an integer", requirement=">= 0")
+"""An integer >= 0."""
+positive_float = _number(float, positive=True, expected="a number",
+                         requirement="a positive number")
+"""A finite number > 0."""
+non_negative_float = _number(float, positive=False, expected="a number",
+                             requirement="a number >= 0")
+"""A finite number >= 0."""
 
 
 def hidden_sizes(text: str) -> tuple[int, ...]:
