@@ -1,8 +1,9 @@
 """Add a layer kind without touching the library, then property-test its gradient.
 
 A layer kind is three things: a frozen attrs class (its parameters; hyperparameters are static
-fields), a forward rule ``(layer, x) -> (y, residual)`` and a VJP rule
-``(layer, residual, g, need_input_grad) -> (layer_grads, input_grad)``, registered together.
+fields), a forward rule ``(layer, x, ctx) -> (y, residual)`` and a VJP rule
+``(layer, residual, g, out, ctx) -> input_grad`` that writes the parameter gradients into
+``out`` (a tree like the layer, of fresh writable arrays), registered together.
 ``check_grads`` compares the VJP with central finite differences in float64; hypothesis runs
 that comparison over random shapes, batches and slopes.
 
@@ -29,13 +30,15 @@ class LeakyReLU:
     slope: float = fnn.static_field(default=0.01)  # type: ignore[assignment]
 
 
-def leaky_forward(layer: LeakyReLU, x: fnn.Array) -> tuple[fnn.Array, fnn.Array]:
+def leaky_forward(layer: LeakyReLU, x: fnn.Array,
+                  ctx: fnn.Context) -> tuple[fnn.Array, fnn.Array]:
     return np.where(x > 0, x, layer.slope * x), x
 
 
-def leaky_vjp(layer: LeakyReLU, x: fnn.Array, g: fnn.Array,
-              need_input_grad: bool) -> tuple[LeakyReLU, fnn.Array | None]:
-    return layer, np.where(x > 0, g, layer.slope * g) if need_input_grad else None
+def leaky_vjp(layer: LeakyReLU, x: fnn.Array, g: fnn.Array, out: LeakyReLU,
+              ctx: fnn.Context) -> fnn.Array | None:
+    # no parameters: nothing to write into ``out``
+    return np.where(x > 0, g, layer.slope * g) if ctx.input_grad else None
 
 
 @attrs.frozen
@@ -45,14 +48,15 @@ class Scale:
     gain: fnn.Array = attrs.field(converter=fnn.readonly)
 
 
-def scale_forward(layer: Scale, x: fnn.Array) -> tuple[fnn.Array, fnn.Array]:
+def scale_forward(layer: Scale, x: fnn.Array, ctx: fnn.Context) -> tuple[fnn.Array, fnn.Array]:
     return x * layer.gain, x
 
 
-def scale_vjp(layer: Scale, x: fnn.Array, g: fnn.Array,
-              need_input_grad: bool) -> tuple[Scale, fnn.Array | None]:
-    # dL/dgain sums over the batch: the gain was broadcast over it
-    return Scale((g * x).sum(axis=0)), (g * layer.gain) if need_input_grad else None
+def scale_vjp(layer: Scale, x: fnn.Array, g: fnn.Array, out: Scale,
+              ctx: fnn.Context) -> fnn.Array | None:
+    # dL/dgain sums over the batch: the gain was broadcast over it (sum_to undoes that)
+    fnn.rules.sum_to(g * x, out.gain)
+    return g * layer.gain if ctx.input_grad else None
 
 
 fnn.register(LeakyReLU, leaky_forward, leaky_vjp)

@@ -1,7 +1,8 @@
 """functional_nn: a pure-function neural-network library on numpy.
 
 Parameters are immutable attrs pytrees; ``forward``, ``loss``, ``grad`` and ``update`` are pure
-functions; training is a fold of a pure step over a stream of batches.
+functions; training is a fold of a pure step over a stream of batches. ``flatten(params)``
+stores a tree as one buffer, so every optimizer transform runs over one vector.
 """
 
 from . import optim as optim
@@ -9,6 +10,9 @@ from . import rules as rules
 from . import testing as testing
 from ._array import Array as Array
 from ._array import readonly as readonly
+from .flat import Flat as Flat
+from .flat import flatten as flatten
+from .flat import unflatten as unflatten
 from .layers import Dense as Dense
 from .layers import ReLU as ReLU
 from .layers import Sequential as Sequential
@@ -16,6 +20,7 @@ from .layers import Sigmoid as Sigmoid
 from .layers import Tanh as Tanh
 from .layers import mlp as mlp
 from .layers import param_count as param_count
+from .losses import Loss as Loss
 from .losses import log_softmax as log_softmax
 from .losses import softmax as softmax
 from .losses import softmax_cross_entropy as softmax_cross_entropy
@@ -25,6 +30,7 @@ from .model import grad as grad
 from .model import loss as loss
 from .model import value_and_grad as value_and_grad
 from .optim import apply_updates as apply_updates
+from .rules import Context as Context
 from .rules import register as register
 from .train import TrainingDiverged as TrainingDiverged
 from .train import TrainState as TrainState
@@ -51,7 +57,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array",
+    "Context",
     "Dense",
+    "Flat",
+    "Loss",
     "ReLU",
     "Sequential",
     "Sigmoid",
@@ -68,6 +77,7 @@ __all__ = [
     "epochs",
     "fit",
     "fit_iter",
+    "flatten",
     "forward",
     "grad",
     "log_softmax",
@@ -92,5 +102,6 @@ __all__ = [
     "tree_reduce",
     "tree_structure",
     "tree_unflatten",
+    "unflatten",
     "value_and_grad",
 ]

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from ._array import Array
 
-__all__ = ["check_labels", "cross_entropy_of_private", "log_softmax", "softmax",
-           "softmax_cross_entropy"]
+__all__ = ["Loss", "check_labels", "log_softmax", "softmax", "softmax_cross_entropy"]
 
 
 def log_softmax(logits: Array) -> Array:
@@ -60,11 +60,18 @@ def check_labels(labels: npt.ArrayLike, logits_shape: tuple[int, ...]) -> npt.ND
     raise ValueError(f"labels must have shape (batch,) or (batch, classes), got {y.shape}")
 
 
+Loss: TypeAlias = Callable[[Array, npt.ArrayLike], tuple[float, Array]]
+"""``loss(outputs, targets) -> (value, gradient w.r.t. outputs)``: a pure function; the gradient
+is a fresh array (the reverse sweep may overwrite it)."""
+
+
 def softmax_cross_entropy(logits: Array, labels: npt.ArrayLike) -> tuple[float, Array]:
     """Mean categorical cross-entropy of ``softmax(logits)`` and its gradient w.r.t. the logits.
 
     ``L = -mean_i sum_k y_ik log p_ik`` and ``dL/dz = (p * sum_k y_k - y) / batch``, which is
-    ``(p - onehot(y)) / batch`` for class indices.
+    ``(p - onehot(y)) / batch`` for class indices. With ``z = logits - max`` and
+    ``lse = log(sum(exp(z)))``, ``log p = z - lse`` and ``p = exp(z) / sum(exp(z))``: one exp
+    serves the loss and the gradient.
 
     >>> value, g = softmax_cross_entropy(np.array([[0.0, 0.0]]), np.array([1]))
     >>> round(value, 6), g.tolist()
@@ -72,44 +79,12 @@ def softmax_cross_entropy(logits: Array, labels: npt.ArrayLike) -> tuple[float, 
     """
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (batch, classes), got {logits.shape}")
-    return cross_entropy_of_private(logits, check_labels(labels, logits.shape), private=False)
-
-
-_ONES: dict[tuple[int, np.dtype[Any]], Array] = {}
-
-
-def _ones(classes: int, dtype: np.dtype[Any]) -> Array:
-    """A read-only column of ones (cached: a row sum is a product with it)."""
-    ones = _ONES.get((classes, dtype))
-    if ones is None:
-        ones = np.ones((classes, 1), dtype)
-        ones.flags.writeable = False
-        if len(_ONES) < 64:
-            _ONES[classes, dtype] = ones
-    return ones
-
-
-def cross_entropy_of_private(logits: Array, y: npt.NDArray[np.generic], *,
-                             private: bool) -> tuple[float, Array]:
-    """:func:`softmax_cross_entropy` of 2-D ``logits`` and checked labels ``y``.
-
-    With ``private=True`` the logits are a temporary of the caller's and are overwritten (they
-    become the returned gradient): the library's fused MLP path saves two arrays this way. The
-    same ufunc calls either way, so the same bits.
-    """
+    y = check_labels(labels, logits.shape)
     batch, classes = logits.shape
-    n = max(batch, 1)
     rows = np.arange(batch)
-    # log p = z - lse with z = logits - max and lse = log(sum(exp(z))), and p = exp(z) / sum:
-    # one exp serves the loss and the gradient. (Row maxima through argmax, row sums through a
-    # matrix-vector product: numpy's reductions along a short last axis cost several times more.)
-    peak = logits[rows, logits.argmax(axis=-1)][:, None]
-    z: Array
-    if private:
-        z = logits
-        z -= peak
-    else:
-        z = logits - peak
+    # Row maxima through argmax and row sums through a matrix-vector product: numpy's
+    # reductions along a short last axis cost several times more.
+    z: Array = logits - logits[rows, logits.argmax(axis=-1)][:, None]
     if y.ndim == 1:
         picked = z[rows, y]
     else:
@@ -117,18 +92,16 @@ def cross_entropy_of_private(logits: Array, y: npt.NDArray[np.generic], *,
         picked = (yf * z).sum(axis=1)
         weights = yf.sum(axis=1, keepdims=True)
     np.exp(z, out=z)
-    total = z @ _ones(classes, z.dtype)
+    total = z @ np.ones((classes, 1), z.dtype)
     lse = np.log(total)
-    scale = z.dtype.type(1.0 / n)
-    if y.ndim == 1:  # L = mean(lse - z_y); dL/dz = (p - onehot(y)) / n
-        value = float(lse.sum(dtype=np.float64) - picked.sum(dtype=np.float64)) / n
-        z /= total
+    z /= total  # p
+    if y.ndim == 1:  # L = mean(lse - z_y);  dL/dz = (p - onehot(y)) / n
+        value = float(lse.sum(dtype=np.float64) - picked.sum(dtype=np.float64)) / batch
         z[rows, y] -= 1
-    else:  # L = mean(lse · Σy - Σ y·z); dL/dz = (p · Σy - y) / n
+    else:  # L = mean(lse · Σy - Σ y·z);  dL/dz = (p · Σy - y) / n
         value = float((lse * weights).sum(dtype=np.float64)
-                      - picked.sum(dtype=np.float64)) / n
-        z /= total
+                      - picked.sum(dtype=np.float64)) / batch
         z *= weights
         z -= yf
-    z *= scale
+    z *= z.dtype.type(1.0 / batch)
     return value, z

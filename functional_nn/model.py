@@ -1,28 +1,34 @@
 """The network as a composed function: ``forward``, ``loss``, ``grad`` and ``value_and_grad``.
 
-``forward`` runs each layer's forward rule; ``value_and_grad`` adds the loss and then the
-reverse sweep through the same rule table. All four are pure functions of their arguments.
+``forward`` runs the layers' forward rules (see :mod:`functional_nn.rules`); ``value_and_grad``
+adds the loss's value and gradient, then runs the same table's VJP rules in reverse, writing
+every parameter gradient into one fresh buffer: the gradient of a :class:`~.flat.Flat` is a
+``Flat`` of the same layout, and the gradient of any other tree is a tree of its type whose
+leaves are views of that buffer. All four are pure functions of their arguments.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _fastmlp
-from ._array import Array
-from .losses import softmax_cross_entropy
-from .rules import rule_for
+from ._array import Array, owned
+from .flat import Flat, flatten
+from .losses import Loss, softmax_cross_entropy
+from .rules import Context, rule_for
 
 __all__ = ["check_input", "forward", "grad", "loss", "value_and_grad"]
 
 P = TypeVar("P")
 
+INFERENCE = Context()
+_TRAINING = Context(training=True, input_grad=False)
+
 
 def check_input(x: npt.ArrayLike) -> Array:
-    """A batch as a 2-D numeric array (batch, features); raises a clear error otherwise."""
+    """A batch as a numeric array of shape (batch, features...); a clear error otherwise."""
     if not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x)
@@ -30,47 +36,56 @@ def check_input(x: npt.ArrayLike) -> Array:
             raise TypeError(f"x must be a numeric array: {error}") from None
     if x.dtype.kind not in "fiu":
         raise TypeError(f"x must be a numeric array, got dtype {x.dtype}")
-    if x.ndim != 2:
+    if x.ndim < 2:
         raise ValueError(f"x must have shape (batch, features), got shape {x.shape}")
     return x
 
 
-def forward(params: object, x: npt.ArrayLike) -> Array:
-    """The logits of a batch ``x`` of shape (batch, features).
+def forward(params: object, x: npt.ArrayLike, *, ctx: Context = INFERENCE) -> Array:
+    """The outputs (logits) of the network ``params`` on a batch ``x``, in inference mode
+    unless ``ctx`` says otherwise.
 
     >>> from functional_nn.layers import mlp
     >>> forward(mlp([4, 3, 2], seed=0), np.ones((5, 4), np.float32)).shape
     (5, 2)
     """
-    return rule_for(params).forward(params, check_input(x))[0]
+    y: Array = rule_for(params).forward(params, check_input(x), ctx)[0]
+    return y
 
 
-def loss(params: object, x: npt.ArrayLike, y: npt.ArrayLike) -> float:
-    """Mean softmax cross-entropy of the network's logits against labels ``y``.
+def loss(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
+         loss: Loss = softmax_cross_entropy, ctx: Context = INFERENCE) -> float:
+    """The loss of the network's outputs against targets ``y``: mean softmax cross-entropy
+    by default, where ``y`` holds integer classes (batch,) or one-hot rows (batch, classes)."""
+    return loss(forward(params, x, ctx=ctx), y)[0]
 
-    ``y`` holds integer classes of shape (batch,) or one-hot rows of shape (batch, classes).
-    """
-    return softmax_cross_entropy(forward(params, x), y)[0]
 
-
-def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[float, P]:
+def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,
+                   loss: Loss = softmax_cross_entropy,
+                   ctx: Context = _TRAINING) -> tuple[float, P]:
     """The loss and its gradient: a tree of the same type and structure as ``params``.
 
-    Same as ``(loss(params, x, y), grad(params, x, y))`` with one forward pass.
+    Same as ``(loss(params, x, y), grad(params, x, y))`` with one forward pass. ``ctx`` is the
+    training context by default (no input gradient for the first layer: nobody needs it).
+    A tree that is not a :class:`~.flat.Flat` is copied into one first (its leaves must be
+    floating arrays of one dtype); train on ``flatten(params)`` to skip that copy.
     """
     x = check_input(x)
-    plan = _fastmlp.plan_for(params)
-    if plan is not None:
-        fast = _fastmlp.value_and_grad(plan, params, x, y)  # type: ignore[arg-type]
-        if fast is not None:
-            return fast
-    rule = rule_for(params)
-    logits, residual = rule.forward(params, x)
-    value, g = softmax_cross_entropy(logits, y)
-    grads, _ = rule.vjp(params, residual, g, False)
-    return value, grads  # type: ignore[return-value]
+    flat: Flat[Any] = params if isinstance(params, Flat) else flatten(params)
+    rule = rule_for(flat)
+    outputs, residual = rule.forward(flat, x, ctx)
+    value, g = loss(outputs, y)
+    layout = flat.layout
+    buffer = np.empty(layout.size, layout.dtype)  # private until the sweep has filled it
+    out = object.__new__(Flat)  # a writable Flat: the constructor would freeze a copy
+    object.__setattr__(out, "layout", layout)
+    object.__setattr__(out, "buffer", buffer)
+    rule.vjp(flat, residual, g, out, ctx)
+    grads = Flat(layout, owned(buffer))
+    return value, cast("P", grads if isinstance(params, Flat) else grads.tree)
 
 
-def grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike) -> P:
+def grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,
+         loss: Loss = softmax_cross_entropy, ctx: Context = _TRAINING) -> P:
     """The gradient of :func:`loss` with respect to ``params``: same tree type as ``params``."""
-    return value_and_grad(params, x, y)[1]
+    return value_and_grad(params, x, y, loss=loss, ctx=ctx)[1]

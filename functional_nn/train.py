@@ -17,12 +17,11 @@ import numpy as np
 import numpy.typing as npt
 import toolz
 
-from . import _fastmlp, _flat
-from .model import check_input
+from .losses import Loss, softmax_cross_entropy
 from .model import value_and_grad as model_value_and_grad
 from .optim import Optimizer
 from .optim import update as optim_update
-from .optim._fused import FUSED, Fused
+from .rules import Context
 
 __all__ = [
     "Batch",
@@ -119,12 +118,16 @@ def epochs(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], *, batch_size
         yield from toolz.drop(skip, stream) if epoch == first else stream
 
 
-def _gradients(value_and_grad: ValueAndGrad[P]) -> Callable[
+StateValueAndGrad = Callable[[TrainState[P, S], npt.NDArray[np.generic],
+                              npt.NDArray[np.generic]], tuple[float, P]]
+
+
+def _gradients(value_and_grad: StateValueAndGrad[P, S]) -> Callable[
         [TrainState[P, S], Batch], tuple[TrainState[P, S], float, P]]:
     """``(state, (x, y)) -> (state, loss, grads)``; stops on a non-finite loss."""
     def gradients(state: TrainState[P, S], batch: Batch) -> tuple[TrainState[P, S], float, P]:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            value, grads = value_and_grad(state.params, *batch)
+            value, grads = value_and_grad(state, *batch)
         if not math.isfinite(value):
             raise TrainingDiverged(state, state.step, value)  # type: ignore[arg-type]
         return state, value, grads
@@ -141,61 +144,43 @@ def _apply(optimizer: Optimizer[S]) -> Callable[
     return apply
 
 
-def train_step(optimizer: Optimizer[S], *,
-               value_and_grad: ValueAndGrad[P] | None = None,
+_TRAINING = Context(training=True, input_grad=False)
+
+
+def _model(loss: Loss, seed: int | None) -> StateValueAndGrad[P, S]:
+    """The model's ``value_and_grad`` with ``loss``, in training mode, with the key
+    ``(seed, step)`` when a seed is given (so a resumed run draws the same)."""
+    def value_and_grad(state: TrainState[P, S], x: npt.NDArray[np.generic],
+                       y: npt.NDArray[np.generic]) -> tuple[float, P]:
+        ctx = _TRAINING if seed is None else Context(True, (seed, state.step), False)
+        return model_value_and_grad(state.params, x, y, loss=loss, ctx=ctx)
+    return value_and_grad
+
+
+def _of_params(value_and_grad: ValueAndGrad[P]) -> StateValueAndGrad[P, S]:
+    def of_state(state: TrainState[P, S], x: npt.NDArray[np.generic],
+                 y: npt.NDArray[np.generic]) -> tuple[float, P]:
+        return value_and_grad(state.params, x, y)
+    return of_state
+
+
+def train_step(optimizer: Optimizer[S], *, loss: Loss = softmax_cross_entropy,
+               seed: int | None = None, value_and_grad: ValueAndGrad[P] | None = None,
                ) -> Callable[[TrainState[P, S], Batch], TrainState[P, S]]:
     """A pure training step: gradients of the batch's loss, then one optimizer update.
 
-    Same as ``toolz.compose(apply_update, value_and_grad_of_batch)``. ``value_and_grad``
-    defaults to :func:`functional_nn.value_and_grad`; any function of the same signature (a
-    sharded or custom-loss one) fits.
-
-    With the default ``value_and_grad``, an MLP and one of the usual optimizers, the step takes
-    a fused path that gives the same bits without building the gradient tree in between.
+    Same as ``toolz.compose(apply_update, value_and_grad_of_batch)``: the model's
+    :func:`~functional_nn.value_and_grad` with ``loss`` (softmax cross-entropy by default), in
+    training mode, with the random key ``(seed, state.step)`` for layers that draw (none
+    without a ``seed``). ``value_and_grad`` replaces the model's (a sharded one, say) and then
+    ``loss`` and ``seed`` are its business. Train on a :class:`~functional_nn.flat.Flat` of
+    the parameters for speed: every transform then runs over one buffer.
     """
-    vg: ValueAndGrad[P] = value_and_grad or model_value_and_grad
-    general = toolz.compose(_apply(optimizer), _gradients(vg))
-    fused = getattr(optimizer.update, FUSED, None)
-    if value_and_grad is not None or fused is None:
-        return general
-
-    def step(state: TrainState[P, S], batch: Batch) -> TrainState[P, S]:
-        done = _fused_step(optimizer, fused, state, batch)
-        return general(state, batch) if done is None else done
-
-    return step
-
-
-def _fused_step(optimizer: Optimizer[S], fused: Fused, state: TrainState[P, S],
-                batch: Batch) -> TrainState[P, S] | None:
-    """The same step as the general one for an MLP and an optimizer with a fused update: the
-    gradients go from the fused MLP gradient straight into the fused update, never becoming a
-    tree (see :mod:`functional_nn._fastmlp` and :mod:`functional_nn.optim._fused`). None when
-    it does not apply."""
-    params = state.params
-    plan = _fastmlp.plan_for(params)
-    if plan is None:
-        return None
-    x, y = batch
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-        done = _fastmlp.value_and_grad_buffer(plan, params, check_input(x), y)  # type: ignore[arg-type]
-    if done is None:
-        return None
-    value, buffer = done
-    if not math.isfinite(value):
-        raise TrainingDiverged(state, state.step, value)  # type: ignore[arg-type]
-    # the gradient buffer was never seen by anyone: the update may take it over
-    updated = fused(params, None, state.opt_state, flat_grads=(plan.layout, buffer),
-                    donate=True)
-    if updated is None:  # a state that is not flat yet: the general update, on a gradient tree
-        grads = _flat.build(plan.layout, buffer)
-        new_params, opt_state = optim_update(optimizer, params, grads, state.opt_state)
-    else:
-        record = _flat.lookup(updated[0])
-        if record is not None and record[1] is not buffer:
-            _flat.release(plan.layout, buffer)  # not taken over: reusable at once
-        new_params, opt_state = updated
-    return TrainState(new_params, opt_state, state.step + 1, value)
+    if value_and_grad is not None:
+        if loss is not softmax_cross_entropy or seed is not None:
+            raise TypeError("train_step takes value_and_grad= or loss=/seed=, not both")
+        return toolz.compose(_apply(optimizer), _gradients(_of_params(value_and_grad)))
+    return toolz.compose(_apply(optimizer), _gradients(_model(loss, seed)))
 
 
 def fit(step: Callable[[TrainState[P, S], Batch], TrainState[P, S]], state: TrainState[P, S],

@@ -173,9 +173,10 @@ def test_first_layer_input_gradient_is_not_computed(batch: int) -> None:
     net = fnn.mlp([3, 2], seed=0)
     rule = fnn.rules.rule_for(net)
     x = np.ones((batch, 3), np.float32)
-    logits, res = rule.forward(net, x)
-    _, gx = rule.vjp(net, res, np.ones_like(logits), False)
-    assert gx is None
+    ctx = fnn.Context(training=True, input_grad=False)
+    logits, res = rule.forward(net, x, ctx)
+    out = fnn.rules.out_like(net)
+    assert rule.vjp(net, res, np.ones_like(logits), out, ctx) is None
 
 
 def test_the_gradient_of_a_layer_subclass_is_of_the_subclass() -> None:

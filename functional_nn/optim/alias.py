@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from . import _fused
-from .base import EmptyState, Mask, Optimizer, chain, non_negative, unit_interval
-from .schedules import Schedule, constant_schedule
+from .base import EmptyState, Mask, Optimizer, chain
+from .masking import add_decayed_weights
 from .transforms import (
     LearningRate,
     ScaleByAdamState,
     ScaleByLearningRateState,
     ScaleByRmsState,
     TraceState,
-    add_decayed_weights,
     scale_by_adam,
     scale_by_learning_rate,
     scale_by_rms,
@@ -41,21 +39,13 @@ __all__ = [
 SgdState: TypeAlias = tuple[ScaleByLearningRateState]
 
 
-def _schedule(learning_rate: LearningRate) -> Schedule:
-    """The schedule :func:`~.transforms.scale_by_learning_rate` follows (already validated)."""
-    if callable(learning_rate):
-        return learning_rate
-    return constant_schedule(non_negative("learning_rate", learning_rate))
-
-
 def sgd(learning_rate: LearningRate) -> Optimizer[SgdState]:
     """Stochastic gradient descent: ``p ← p − η·g``.
 
     Robbins & Monro, *A Stochastic Approximation Method* (1951); ``torch.optim.SGD`` with
     ``momentum=0``. Same as ``chain(scale_by_learning_rate(learning_rate))``.
     """
-    opt = chain(scale_by_learning_rate(learning_rate))
-    return _fused.with_fused(opt, _fused.sgd(_schedule(learning_rate)))
+    return chain(scale_by_learning_rate(learning_rate))
 
 
 MomentumState: TypeAlias = tuple[TraceState, ScaleByLearningRateState]
@@ -71,9 +61,7 @@ def momentum(learning_rate: LearningRate, beta: float = 0.9,
     nesterov=nesterov)`` with ``dampening=0``. Same as
     ``chain(trace(beta, nesterov), scale_by_learning_rate(learning_rate))``.
     """
-    opt = chain(trace(beta, nesterov), scale_by_learning_rate(learning_rate))
-    fused = _fused.momentum(unit_interval("decay", beta), nesterov, _schedule(learning_rate))
-    return _fused.with_fused(opt, fused)
+    return chain(trace(beta, nesterov), scale_by_learning_rate(learning_rate))
 
 
 AdamState: TypeAlias = tuple[ScaleByAdamState, ScaleByLearningRateState]
@@ -88,9 +76,7 @@ def adam(learning_rate: LearningRate, b1: float = 0.9, b2: float = 0.999,
     (eps outside the square root). Same as
     ``chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(learning_rate))``.
     """
-    opt = chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(learning_rate))
-    return _fused.with_fused(opt, _fused.adam(float(b1), float(b2), float(eps),
-                                              _schedule(learning_rate)))
+    return chain(scale_by_adam(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
 AdamWState: TypeAlias = tuple[ScaleByAdamState, EmptyState, ScaleByLearningRateState]
@@ -107,12 +93,8 @@ def adamw(learning_rate: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: 
     Same as ``chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, mask),
     scale_by_learning_rate(learning_rate))``.
     """
-    opt = chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, mask),
-                scale_by_learning_rate(learning_rate))
-    if mask is not None:
-        return opt
-    return _fused.with_fused(opt, _fused.adam(float(b1), float(b2), float(eps),
-                                              _schedule(learning_rate), float(weight_decay)))
+    return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay, mask),
+                 scale_by_learning_rate(learning_rate))
 
 
 RmspropState: TypeAlias = tuple[ScaleByRmsState, ScaleByLearningRateState]

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast, overload
 
 import attrs
-import numpy as np  # noqa: F401  (the doctests use it)
+import numpy as np
+import numpy.typing as npt
 
-from .. import _kernels
 from .._array import Array
+from ..flat import Flat
 from ..tree import (
     TreeDef,
     TreeStructureError,
@@ -107,21 +108,18 @@ def apply_updates(params: P, updates: P) -> P:
     >>> new["w"], new["w"].dtype
     (array([1.5 , 0.75], dtype=float32), dtype('float32'))
     """
-    return leafwise(_kernels.add, (params, updates), ("params", "updates"), 0, 1)[0]  # type: ignore[no-any-return]
+    def add(p: Array, u: Array) -> tuple[Array]:
+        return (np.add(p, u, dtype=p.dtype),)
+    new: P = leafwise(add, (params, updates), ("params", "updates"))[0]
+    return new
 
 
 def update(optimizer: Optimizer[S], params: P, grads: P, state: S) -> tuple[P, S]:
     """One optimizer step: the new parameters and the new state.
 
     Same as ``updates, state = optimizer.update(grads, state, params)`` followed by
-    ``apply_updates(params, updates)`` (which the aliases do in one fused pass when the trees
-    are flat: the same bits, without the tree of updates in between).
+    ``apply_updates(params, updates)``.
     """
-    fused = getattr(optimizer.update, "_functional_nn_fused", None)
-    if fused is not None:  # the aliases on flat trees: see ._fused
-        done = fused(params, grads, state)
-        if done is not None:
-            return done  # type: ignore[no-any-return]
     updates, new_state = optimizer.update(grads, state, params)
     return apply_updates(params, updates), new_state
 
@@ -229,8 +227,14 @@ def leaves_like(treedef: TreeDef[P], tree: object, what: str) -> list[Array]:
     return cast("list[Array]", leaves)
 
 
-def mask_flags(mask: Mask, params: object) -> list[bool]:
-    """One bool per leaf of ``params``: from ``mask(path, leaf)`` or from a tree of bools."""
+def mask_flags(mask: Mask, params: object) -> list[bool | npt.NDArray[np.bool_]]:
+    """One flag per leaf of ``params``, from ``mask(path, leaf)`` or from a tree of bools.
+
+    For a :class:`~functional_nn.flat.Flat` the mask speaks of the leaves of its tree, and the
+    one flag is a bool per element of the buffer.
+    """
+    if isinstance(params, Flat):
+        return [params.layout.expand(cast("list[bool]", mask_flags(mask, params.tree)))]
     if callable(mask):
         return [bool(mask(path, cast("Array", leaf)))
                 for path, leaf in tree_leaves_with_path(params)]

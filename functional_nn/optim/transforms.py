@@ -1,70 +1,55 @@
-"""Small gradient transformations; the optimizers in :mod:`.alias` are chains of them.
+"""The scaling transforms: learning rate, constant scale, momentum, Adam and RMSprop.
 
-Each transform works leaf by leaf on any parameter tree. Per-leaf state (moments, traces) has
-the dtype of the parameter leaf; all arithmetic stays in the leaf's dtype, with Python-float
-hyperparameters cast by ``dtype.type(x)``. New arrays are read-only, and no input is modified.
+Each transform's formula is written once, for one leaf, and mapped over the trees with
+:func:`~._leafwise.leafwise`; on a :class:`~functional_nn.flat.Flat` the leaf is the whole
+parameter vector. Per-leaf state (moments, traces) has the dtype of the parameter leaf; all
+arithmetic stays in the leaf's dtype, with Python-float hyperparameters cast by
+``dtype.type(x)``. New arrays are read-only, and no input is modified.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Generic, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
 import attrs
 import numpy as np
 
-from .. import _flat, _kernels
-from .._array import Array, owned
-from ..tree import tree_flatten, tree_leaves
+from .._array import Array
 from ._leafwise import leafwise, zeros_like
-from .base import (
-    EmptyState,
-    Mask,
-    Optimizer,
-    Tree,
-    check,
-    flatten_arrays,
-    leaves_like,
-    mask_flags,
-    non_negative,
-    positive,
-    unit_interval,
-)
+from .base import EmptyState, Optimizer, Tree, check, non_negative, positive, unit_interval
 from .schedules import Schedule, constant_schedule, validated
 
 __all__ = [
     "LearningRate",
-    "MaskedState",
     "ScaleByAdamState",
     "ScaleByLearningRateState",
     "ScaleByRmsState",
     "TraceState",
-    "add_decayed_weights",
-    "clip_by_global_norm",
     "current_learning_rate",
-    "global_norm",
-    "masked",
     "scale",
     "scale_by_adam",
     "scale_by_learning_rate",
     "scale_by_rms",
+    "scaled",
     "trace",
 ]
 
 P = TypeVar("P")
-S = TypeVar("S")
 
 LearningRate: TypeAlias = float | Schedule
 """A learning rate: a float ≥ 0, or a schedule of the step count."""
 
 
-def _scaled(factor: float, tree: P) -> P:
+def scaled(factor: float, tree: P) -> P:
     """``factor · u`` for every leaf ``u`` of ``tree``, in the leaf's dtype."""
-    return leafwise(_kernels.scaled, (tree,), ("the updates",), 0, 1, factor)[0]  # type: ignore[no-any-return]
+    def leaf(u: Array) -> tuple[Array]:
+        return (u * u.dtype.type(factor),)
+    out: P = leafwise(leaf, (tree,), ("the updates",))[0]
+    return out
 
 
-def _empty_init(params: object) -> EmptyState:
+def empty_init(params: object) -> EmptyState:
     return EmptyState()
 
 
@@ -96,7 +81,7 @@ def scale_by_learning_rate(learning_rate: LearningRate) -> Optimizer[ScaleByLear
     def update_fn(grads: P, state: ScaleByLearningRateState,
                   params: P) -> tuple[P, ScaleByLearningRateState]:
         lr = validated(schedule, state.count)
-        return _scaled(-lr, grads), ScaleByLearningRateState(state.count + 1, lr)
+        return scaled(-lr, grads), ScaleByLearningRateState(state.count + 1, lr)
 
     return Optimizer(init_fn, update_fn)
 
@@ -147,9 +132,9 @@ def scale(step_size: float) -> Optimizer[EmptyState]:
     factor = check("step_size", step_size, math.isfinite, "finite")
 
     def update_fn(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
-        return _scaled(factor, grads), state
+        return scaled(factor, grads), state
 
-    return Optimizer(_empty_init, update_fn)
+    return Optimizer(empty_init, update_fn)
 
 
 # --- momentum --------------------------------------------------------------------------------
@@ -174,13 +159,20 @@ def trace(decay: float, nesterov: bool = False) -> Optimizer[TraceState]:
     def init_fn(params: P) -> TraceState:
         return TraceState(zeros_like(params))
 
+    def momentum_leaf(g: Array, v: Array) -> tuple[Array, Array]:
+        dt = v.dtype.type
+        new_v = np.multiply(v, dt(beta), out=np.empty_like(v))
+        new_v += g  # v ← β·v + g
+        if not nesterov:
+            return new_v, new_v
+        u = np.multiply(new_v, dt(beta), out=np.empty_like(v))
+        u += g  # u = g + β·v
+        return new_v, u
+
     def update_fn(grads: P, state: TraceState, params: P) -> tuple[P, TraceState]:
-        names = ("the gradients", "the momentum trace")
-        (new_v,) = leafwise(_kernels.trace, (grads, state.trace), names, 1, 1, beta)
-        if nesterov:  # u = β·v' + g
-            (updates,) = leafwise(_kernels.trace, (grads, new_v), names, 1, 1, beta)
-            return updates, TraceState(new_v)
-        return new_v, TraceState(new_v)
+        new_v, updates = leafwise(momentum_leaf, (grads, state.trace),
+                                  ("the gradients", "the momentum trace"), 2)
+        return updates, TraceState(new_v)
 
     return Optimizer(init_fn, update_fn)
 
@@ -218,10 +210,28 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999,
         t = state.count + 1
         bc1 = 1.0 - beta1**t
         bc2_sqrt = math.sqrt(1.0 - beta2**t)
+
+        def adam_leaf(g: Array, m: Array, v: Array) -> tuple[Array, Array, Array]:
+            dt = m.dtype.type
+            # m ← b1·m + (1−b1)·g, as the lerp m + (1−b1)·(g − m) (torch's form)
+            new_m = np.subtract(g, m, out=np.empty_like(m))
+            new_m *= dt(1.0 - beta1)
+            new_m += m
+            # v ← b2·v + (1−b2)·g²
+            new_v = np.multiply(v, dt(beta2), out=np.empty_like(v))
+            u = np.multiply(g, g, out=np.empty_like(v))
+            u *= dt(1.0 - beta2)
+            new_v += u
+            # u = m̂ / (√v̂ + eps) = m / (√v + eps·√bc2) · (√bc2 / bc1)
+            np.sqrt(new_v, out=u)
+            u += dt(epsilon * bc2_sqrt)
+            np.divide(new_m, u, out=u)
+            u *= dt(bc2_sqrt / bc1)
+            return new_m, new_v, u
+
         mu, nu, updates = leafwise(
-            _kernels.adam, (grads, state.mu, state.nu),
-            ("the gradients", "Adam's first moment", "Adam's second moment"), 1, 3,
-            1.0 - beta1, beta2, 1.0 - beta2, epsilon * bc2_sqrt, bc2_sqrt / bc1)
+            adam_leaf, (grads, state.mu, state.nu),
+            ("the gradients", "Adam's first moment", "Adam's second moment"), 3)
         return updates, ScaleByAdamState(t, mu, nu)
 
     return Optimizer(init_fn, update_fn)
@@ -246,136 +256,20 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> Optimizer[ScaleByRms
     def init_fn(params: P) -> ScaleByRmsState:
         return ScaleByRmsState(zeros_like(params))
 
+    def rms_leaf(g: Array, v: Array) -> tuple[Array, Array]:
+        dt = v.dtype.type
+        new_v = np.multiply(v, dt(a), out=np.empty_like(v))
+        u = np.multiply(g, g, out=np.empty_like(v))
+        u *= dt(1.0 - a)
+        new_v += u  # v ← α·v + (1−α)·g²
+        np.sqrt(new_v, out=u)
+        u += dt(epsilon)
+        np.divide(g, u, out=u)  # u = g / (√v + eps)
+        return new_v, u
+
     def update_fn(grads: P, state: ScaleByRmsState, params: P) -> tuple[P, ScaleByRmsState]:
-        nu, updates = leafwise(_kernels.rms, (grads, state.nu),
-                               ("the gradients", "RMSprop's square average"), 1, 2,
-                               a, 1.0 - a, epsilon)
+        nu, updates = leafwise(rms_leaf, (grads, state.nu),
+                               ("the gradients", "RMSprop's square average"), 2)
         return updates, ScaleByRmsState(nu)
 
     return Optimizer(init_fn, update_fn)
-
-
-# --- weight decay and clipping ---------------------------------------------------------------
-
-
-def add_decayed_weights(weight_decay: float,
-                        mask: Mask | None = None) -> Optimizer[EmptyState]:
-    """Decoupled weight decay: ``u ← u + λ·p`` on the leaves the mask selects (all by default).
-
-    Followed by :func:`scale_by_learning_rate` this is the ``p ← p − η·λ·p`` of AdamW
-    (Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, 2019). ``mask`` is a
-    :data:`~.base.MaskFn` such as ``lambda path, leaf: not path.endswith(".b")`` or a tree of
-    bools; leaves it leaves out pass through unchanged.
-    """
-    wd = non_negative("weight_decay", weight_decay)
-
-    def decay(u: Array, p: Array) -> Array:
-        out = np.multiply(p, p.dtype.type(wd), out=np.empty_like(p))
-        out += u
-        return owned(out)
-
-    def update_fn(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
-        if mask is None:
-            (out_tree,) = leafwise(_kernels.decayed, (grads, params), ("the updates", "params"),
-                                   1, 1, wd)
-            return out_tree, state
-        leaves, treedef = flatten_arrays(grads)
-        ps = leaves_like(treedef, params, "params")
-        flags = mask_flags(mask, params)
-        out = [decay(u, p) if f else u
-               for u, p, f in zip(leaves, ps, flags, strict=True)]
-        return treedef.unflatten(out), state
-
-    return Optimizer(_empty_init, update_fn)
-
-
-def global_norm(tree: object) -> float:
-    """The Euclidean norm of all the leaves of a tree taken together: ``√(Σ ‖leaf‖²)``.
-
-    >>> global_norm({"a": np.array([3.0]), "b": np.array([[4.0]])})
-    5.0
-    """
-    record = _flat.lookup(tree)
-    if record is not None:  # the same per-leaf sums, read from the flat buffer
-        layout, base = record
-        o = layout.offsets
-        xs: list[Array] = [base[o[i]:o[i + 1]] for i in range(len(o) - 1)]
-    else:
-        xs = [np.asarray(leaf) for leaf in tree_leaves(tree)]
-    total = 0.0
-    for x in xs:
-        total += float(np.vdot(x, x))
-    return math.sqrt(total)
-
-
-def clip_by_global_norm(max_norm: float) -> Optimizer[EmptyState]:
-    """Rescale all updates together so their global norm is at most ``max_norm``:
-    ``u ← u · min(1, max_norm / ‖u‖)``.
-
-    Pascanu et al., *On the difficulty of training recurrent neural networks* (2013); as
-    ``optax.clip_by_global_norm`` (PyTorch's ``clip_grad_norm_`` adds 1e-6 to the norm).
-    Below the threshold the updates pass through unchanged.
-    """
-    limit = positive("max_norm", max_norm)
-
-    def update_fn(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
-        norm = global_norm(grads)
-        if norm <= limit:
-            return grads, state
-        return _scaled(limit / norm, grads), state
-
-    return Optimizer(_empty_init, update_fn)
-
-
-# --- masking -----------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class MaskedState(Generic[S]):
-    """The inner transform's state, which holds nothing for the leaves left out."""
-
-    inner: S
-
-
-def _pruned(leaves: Sequence[object], flags: list[bool]) -> list[object]:
-    return [leaf if f else None for leaf, f in zip(leaves, flags, strict=True)]
-
-
-def masked(transform: Optimizer[S], mask: Mask) -> Optimizer[MaskedState[S]]:
-    """Apply ``transform`` to the leaves the mask selects; the others pass through unchanged.
-
-    ``mask`` is ``mask(path, leaf) -> bool`` (paths as :func:`~functional_nn.tree.tree_paths`
-    spells them, such as ``layers[2].b``), or a tree of bools with the structure of the
-    parameters. The inner transform sees the tree with the left-out leaves replaced by
-    ``None`` (an empty node), so its state has no entries for them. Same as ``optax.masked``.
-
-    >>> from functional_nn.optim.alias import sgd
-    >>> opt = masked(sgd(0.5), lambda path, leaf: path != "['b']")
-    >>> params = {"w": np.ones(2), "b": np.ones(1)}
-    >>> updates, _ = opt.update(params, opt.init(params), params)
-    >>> updates["w"], updates["b"] is params["b"]
-    (array([-0.5, -0.5]), True)
-    """
-
-    def init_fn(params: P) -> MaskedState[S]:
-        leaves, treedef = tree_flatten(params)
-        return MaskedState(transform.init(treedef.unflatten(
-            _pruned(leaves, mask_flags(mask, params)))))
-
-    def update_fn(grads: P, state: MaskedState[S], params: P) -> tuple[P, MaskedState[S]]:
-        leaves, treedef = flatten_arrays(grads)
-        ps = leaves_like(treedef, params, "params")
-        flags = mask_flags(mask, params)
-        inner_updates, inner_state = transform.update(
-            treedef.unflatten(_pruned(leaves, flags)), state.inner,
-            treedef.unflatten(_pruned(ps, flags)))
-        inner_leaves = tree_leaves(inner_updates)
-        if len(inner_leaves) != sum(flags):
-            raise ValueError(f"the masked transform returned {len(inner_leaves)} leaves for "
-                             f"{sum(flags)} selected ones")
-        selected = iter(inner_leaves)
-        out = [next(selected) if f else g for g, f in zip(leaves, flags, strict=True)]
-        return treedef.unflatten(out), MaskedState(inner_state)
-
-    return Optimizer(init_fn, update_fn)
-
