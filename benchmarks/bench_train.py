@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
@@ -85,20 +86,62 @@ def init_params(sizes: list[int]) -> list[tuple[F32, F32]]:
             for i in range(0, len(leaves), 2)]
 
 
-# --- contender 1: functional_nn --------------------------------------------------------------
+# --- contender 1: functional_nn, plain and composed ------------------------------------------
 
 
-def run_fnn(sizes: list[int], batch: int, x: F32, y: I64, steps: int) -> tuple[float, object]:
-    opt = optim.adam(LR)
-    params = fnn.mlp(sizes, seed=SEED)
-    state = fnn.TrainState(params, opt.init(params))
-    step = fnn.train_step(opt)
-    stream = itertools.islice(
-        fnn.batches(x, y, batch_size=batch, seed=SEED, epoch=EPOCH), steps)
-    t0 = time.perf_counter()
-    state = fnn.fit(step, state, stream)
-    seconds = time.perf_counter() - t0
-    return seconds, state.params
+@attrs.frozen
+class UserReLU:
+    """A user-registered activation: a copy of ReLU, to show that new kinds are not slower."""
+
+
+def _user_relu_forward(layer: UserReLU, x: F32, ctx: fnn.Context) -> tuple[F32, F32]:
+    y = np.maximum(x, 0)
+    return y, y
+
+
+def _user_relu_vjp(layer: UserReLU, y: F32, g: F32, out: UserReLU,
+                   ctx: fnn.Context) -> F32 | None:
+    return np.multiply(g, y > 0, out=g) if ctx.input_grad else None
+
+
+fnn.register(UserReLU, _user_relu_forward, _user_relu_vjp)
+
+
+def _no_bias(path: str, leaf: object) -> bool:
+    return not path.endswith(".b")
+
+
+def _user_net(sizes: list[int]) -> fnn.Sequential:
+    layers = fnn.mlp(sizes, seed=SEED).layers
+    return fnn.Sequential(UserReLU() if isinstance(k, fnn.ReLU) else k for k in layers)
+
+
+# variant -> (optimizer, network, whether to train on a Flat)
+VARIANTS: dict[str, Callable[[list[int]], tuple[optim.Optimizer[Any], object]]] = {
+    "functional_nn": lambda s: (optim.adam(LR), fnn.flatten(fnn.mlp(s, seed=SEED))),
+    "fnn_tree": lambda s: (optim.adam(LR), fnn.mlp(s, seed=SEED)),
+    "fnn_clip": lambda s: (optim.chain(optim.clip_by_global_norm(1.0), optim.adam(LR)),
+                           fnn.flatten(fnn.mlp(s, seed=SEED))),
+    "fnn_adamw_mask": lambda s: (optim.adamw(LR, weight_decay=1e-2, mask=_no_bias),
+                                 fnn.flatten(fnn.mlp(s, seed=SEED))),
+    "fnn_accumulate": lambda s: (optim.accumulate(optim.adam(LR), 4),
+                                 fnn.flatten(fnn.mlp(s, seed=SEED))),
+    "fnn_user_layer": lambda s: (optim.adam(LR), fnn.flatten(_user_net(s))),
+}
+
+
+def fnn_runner(variant: str) -> Callable[[list[int], int, F32, I64, int], tuple[float, object]]:
+    def run_fnn(sizes: list[int], batch: int, x: F32, y: I64, steps: int) -> tuple[float, object]:
+        opt, params = VARIANTS[variant](sizes)
+        state = fnn.TrainState(params, opt.init(params))
+        step = fnn.train_step(opt)
+        stream = itertools.islice(
+            fnn.batches(x, y, batch_size=batch, seed=SEED, epoch=EPOCH), steps)
+        t0 = time.perf_counter()
+        state = fnn.fit(step, state, stream)
+        seconds = time.perf_counter() - t0
+        return seconds, state.params
+    return run_fnn
 
 
 def predict_fnn(params: object, x: F32) -> npt.NDArray[np.intp]:
@@ -231,7 +274,7 @@ def predict_torch(model: Any, x: F32) -> npt.NDArray[np.intp]:
 
 Runner = Callable[[list[int], int, F32, I64, int], tuple[float, object]]
 CONTENDERS: dict[str, tuple[Runner, Callable[[Any, F32], npt.NDArray[np.intp]]]] = {
-    "functional_nn": (run_fnn, predict_fnn),
+    **{name: (fnn_runner(name), predict_fnn) for name in VARIANTS},
     "numpy_loop": (run_numpy, predict_numpy),
     "torch": (run_torch, predict_torch),
 }
@@ -415,8 +458,8 @@ def bench_net(net: str, names: list[str], args: argparse.Namespace, n: int,
             result["torch_threads"] = runs[name][0]["torch_threads"]
     c = result["contenders"]
     if "functional_nn" in c:
-        for other in ("numpy_loop", "torch"):
-            if other in c:
+        for other in c:
+            if other != "functional_nn":
                 result[f"fnn_over_{other}"] = (c["functional_nn"]["samples_per_s"]
                                                / c[other]["samples_per_s"])
     return result
@@ -443,8 +486,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
-    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS),
-                        choices=list(CONTENDERS))
+    parser.add_argument("--contenders", nargs="+",
+                        default=["functional_nn", "numpy_loop", "torch"], choices=list(CONTENDERS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs-fraction", type=float, default=1.0)
     parser.add_argument("--max-steps", type=int, default=None)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 import attrs
 import numpy as np
@@ -121,8 +121,21 @@ class Flat(Generic[T]):
         """The tree, its leaves read-only views of the buffer."""
         return self.layout.unflatten(self.buffer)
 
+    @classmethod
+    def of(cls, layout: Layout[T], buffer: Array) -> Flat[T]:
+        """A Flat of a buffer the caller made and froze (:func:`~._array.owned`) and checked
+        against ``layout``: the constructor without its checks, for the library's hot paths."""
+        flat = object.__new__(cls)
+        object.__setattr__(flat, "layout", layout)
+        object.__setattr__(flat, "buffer", buffer)
+        return flat
 
-def unflatten(tree: Flat[T] | T) -> T:
+
+@overload
+def unflatten(tree: Flat[T]) -> T: ...
+@overload
+def unflatten(tree: T) -> T: ...
+def unflatten(tree: object) -> object:
     """The tree of a :class:`Flat`; any other tree as it is. Same as ``flat.tree``."""
     return tree.tree if isinstance(tree, Flat) else tree
 
@@ -143,7 +156,8 @@ def layout_of(tree: T) -> Layout[T]:
     dtype: np.dtype[Any] | None = None
     for path, leaf in pairs:
         if not isinstance(leaf, np.ndarray) or leaf.dtype.kind != "f":
-            what = f"dtype {leaf.dtype}" if isinstance(leaf, np.ndarray) else type(leaf).__name__
+            what = (f"an array of dtype {leaf.dtype}" if isinstance(leaf, np.ndarray)
+                    else f"a {type(leaf).__name__}, not an array")
             raise ValueError(f"leaf {path or '<root>'} is {what}: a flat tree holds floating "
                              "arrays only")
         if dtype is None:

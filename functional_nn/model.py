@@ -77,11 +77,9 @@ def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,
     value, g = loss(outputs, y)
     layout = flat.layout
     buffer = np.empty(layout.size, layout.dtype)  # private until the sweep has filled it
-    out = object.__new__(Flat)  # a writable Flat: the constructor would freeze a copy
-    object.__setattr__(out, "layout", layout)
-    object.__setattr__(out, "buffer", buffer)
-    rule.vjp(flat, residual, g, out, ctx)
-    grads = Flat(layout, owned(buffer))
+    # a writable Flat for the rules to fill (the constructor would freeze a copy)
+    rule.vjp(flat, residual, g, Flat.of(layout, buffer), ctx)
+    grads = Flat.of(layout, owned(buffer))
     return value, cast("P", grads if isinstance(params, Flat) else grads.tree)
 
 

@@ -117,11 +117,11 @@ def sum_to(g: Array, out: Array) -> None:
     gets the batch-summed cotangent.
     """
     lead = g.ndim - out.ndim
-    kept = tuple(lead + i for i, n in enumerate(out.shape) if n == 1 and g.shape[lead + i] != 1)
-    if kept:
-        np.copyto(out, g.sum(axis=tuple(range(lead)) + kept).reshape(out.shape))
-    else:
+    if g.shape[lead:] == out.shape:  # broadcast over leading axes only: the usual bias
         np.add.reduce(g, axis=tuple(range(lead)), out=out)
+        return
+    kept = tuple(lead + i for i, n in enumerate(out.shape) if n == 1 and g.shape[lead + i] != 1)
+    np.copyto(out, g.sum(axis=tuple(range(lead)) + kept).reshape(out.shape))
 
 
 # Dense: y = x @ w + b;  dL/dw = xᵀ g,  dL/db = Σ_batch g,  dL/dx = g wᵀ.
@@ -202,7 +202,7 @@ def _sequential_forward(seq: Sequential, x: Array, ctx: Context) -> tuple[Array,
 def _sequential_vjp(seq: Sequential, residuals: list[object], g: Array, out: Sequential,
                     ctx: Context) -> Array | None:
     gx: Array | None = g
-    inner = ctx if ctx.input_grad else attrs.evolve(ctx, input_grad=True)  # all but layer 0
+    inner = ctx if ctx.input_grad else Context(ctx.training, ctx.key, True)  # all but layer 0
     for i in range(len(seq.layers) - 1, -1, -1):
         layer = seq.layers[i]
         child = (inner if i else ctx).child(i)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._array import Array, owned
+from ..flat import Flat
 from ..tree import TreeStructureError, tree_flatten
 
 __all__ = ["leafwise", "zeros_like"]
@@ -26,6 +27,12 @@ def leafwise(f: Callable[..., tuple[Array, ...]], trees: tuple[object, ...],
     gives the structure; the others must have it too (``names`` name them in the error
     otherwise). ``f`` returns fresh arrays (they are handed out read-only).
     """
+    first = trees[0]
+    if type(first) is Flat and all(type(t) is Flat and t.layout is first.layout
+                                   for t in trees[1:]):
+        # a Flat's one leaf is its buffer: skip the general flatten and rebuild
+        result = f(*[t.buffer for t in trees])  # type: ignore[attr-defined]
+        return tuple(Flat.of(first.layout, _owned(r)) for r in result)
     leaves, treedef = tree_flatten(trees[0])
     columns = [leaves]
     for tree, name in zip(trees[1:], names[1:], strict=True):
