@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import toolz
 
+from ._memory import keep_freed_memory
 from .losses import Loss, softmax_cross_entropy
 from .model import value_and_grad as model_value_and_grad
 from .optim import Optimizer
@@ -176,6 +177,7 @@ def train_step(optimizer: Optimizer[S], *, loss: Loss = softmax_cross_entropy,
     ``loss`` and ``seed`` are its business. Train on a :class:`~functional_nn.flat.Flat` of
     the parameters for speed: every transform then runs over one buffer.
     """
+    keep_freed_memory()
     if value_and_grad is not None:
         if loss is not softmax_cross_entropy or seed is not None:
             raise TypeError("train_step takes value_and_grad= or loss=/seed=, not both")
