@@ -5,6 +5,7 @@ functions; training is a fold of a pure step over a stream of batches. ``flatten
 stores a tree as one buffer, so every optimizer transform runs over one vector.
 """
 
+from . import losses as losses
 from . import optim as optim
 from . import rules as rules
 from . import testing as testing
@@ -82,6 +83,7 @@ __all__ = [
     "grad",
     "log_softmax",
     "loss",
+    "losses",
     "mlp",
     "optim",
     "param_count",

@@ -1,16 +1,26 @@
-"""Softmax cross-entropy, numerically stable, with its gradient with respect to the logits."""
+"""Losses as values: each has a pure ``value_and_grad(outputs, targets) -> (value, gradient)``.
+
+A loss is any object with that method (:class:`Loss`); the built-in ones are frozen attrs
+classes whose fields are their hyperparameters, made by the factories :func:`cross_entropy`,
+:func:`binary_cross_entropy`, :func:`mean_squared_error` and :func:`huber`. Each reduces with a
+mean, as PyTorch's ``reduction="mean"`` does (cross-entropy: over the batch; the others: over
+every element), accumulates in float64, and returns a gradient of the outputs' dtype. The
+gradient is a fresh array: the reverse sweep may overwrite it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeAlias
+from typing import Protocol
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
 from ._array import Array
 
-__all__ = ["Loss", "check_labels", "log_softmax", "softmax", "softmax_cross_entropy"]
+__all__ = ["BinaryCrossEntropy", "CrossEntropy", "Huber", "Loss", "MeanSquaredError",
+           "binary_cross_entropy", "check_labels", "cross_entropy", "huber", "log_softmax",
+           "mean_squared_error", "softmax", "softmax_cross_entropy"]
 
 
 def log_softmax(logits: Array) -> Array:
@@ -60,48 +70,201 @@ def check_labels(labels: npt.ArrayLike, logits_shape: tuple[int, ...]) -> npt.ND
     raise ValueError(f"labels must have shape (batch,) or (batch, classes), got {y.shape}")
 
 
-Loss: TypeAlias = Callable[[Array, npt.ArrayLike], tuple[float, Array]]
-"""``loss(outputs, targets) -> (value, gradient w.r.t. outputs)``: a pure function; the gradient
-is a fresh array (the reverse sweep may overwrite it)."""
+class Loss(Protocol):
+    """What ``value_and_grad``, ``loss`` and ``train_step`` take as ``loss=``: a pure
+    ``value_and_grad(outputs, targets)`` returning the loss and its gradient w.r.t. the outputs
+    (a fresh array of the outputs' shape and dtype)."""
+
+    def value_and_grad(self, outputs: Array, targets: npt.ArrayLike, /) -> tuple[float, Array]:
+        ...
 
 
-def softmax_cross_entropy(logits: Array, labels: npt.ArrayLike) -> tuple[float, Array]:
-    """Mean categorical cross-entropy of ``softmax(logits)`` and its gradient w.r.t. the logits.
+def _fail(name: str, message: str) -> ValueError:
+    return ValueError(f"{name}: {message}")
 
-    ``L = -mean_i sum_k y_ik log p_ik`` and ``dL/dz = (p * sum_k y_k - y) / batch``, which is
-    ``(p - onehot(y)) / batch`` for class indices. With ``z = logits - max`` and
-    ``lse = log(sum(exp(z)))``, ``log p = z - lse`` and ``p = exp(z) / sum(exp(z))``: one exp
-    serves the loss and the gradient.
 
-    >>> value, g = softmax_cross_entropy(np.array([[0.0, 0.0]]), np.array([1]))
+def _float_targets(name: str, outputs: Array, targets: npt.ArrayLike) -> Array:
+    """Targets of the outputs' shape, as floats of the outputs' dtype."""
+    t = np.asarray(targets)
+    if t.dtype.kind not in "fb":
+        raise _fail(name, f"targets must be floating (of shape {outputs.shape}), got dtype "
+                          f"{t.dtype}" + (": integer class labels go to cross_entropy"
+                                          if t.dtype.kind in "iu" else ""))
+    if t.shape != outputs.shape:
+        raise _fail(name, f"targets must have the outputs' shape {outputs.shape}, got {t.shape}")
+    if outputs.size == 0:
+        raise _fail(name, "empty batch: the loss of no samples is undefined")
+    return t.astype(outputs.dtype, copy=False)
+
+
+@attrs.frozen
+class CrossEntropy:
+    """Mean softmax cross-entropy over the batch, with optional label smoothing.
+
+    With ``p = softmax(z)`` and target distribution ``q`` (one-hot rows for integer labels;
+    with smoothing ``ε``, ``q ← (1−ε)·q + ε/K`` over ``K`` classes, as PyTorch's
+    ``CrossEntropyLoss(label_smoothing=ε)``): ``L = −mean_i Σ_k q_ik log p_ik`` and
+    ``dL/dz = (p · Σ_k q_k − q) / batch``. Szegedy et al., *Rethinking the Inception
+    Architecture* (2016), for the smoothing.
+
+    >>> value, g = cross_entropy().value_and_grad(np.array([[0.0, 0.0]]), np.array([1]))
     >>> round(value, 6), g.tolist()
     (0.693147, [[0.5, -0.5]])
     """
-    if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (batch, classes), got {logits.shape}")
-    y = check_labels(labels, logits.shape)
-    batch, classes = logits.shape
-    rows = np.arange(batch)
-    # Row maxima through argmax and row sums through a matrix-vector product: numpy's
-    # reductions along a short last axis cost several times more.
-    z: Array = logits - logits[rows, logits.argmax(axis=-1)][:, None]
-    if y.ndim == 1:
-        picked = z[rows, y]
-    else:
-        yf = y.astype(logits.dtype, copy=False)
-        picked = (yf * z).sum(axis=1)
-        weights = yf.sum(axis=1, keepdims=True)
-    np.exp(z, out=z)
-    total = z @ np.ones((classes, 1), z.dtype)
-    lse = np.log(total)
-    z /= total  # p
-    if y.ndim == 1:  # L = mean(lse - z_y);  dL/dz = (p - onehot(y)) / n
-        value = float(lse.sum(dtype=np.float64) - picked.sum(dtype=np.float64)) / batch
-        z[rows, y] -= 1
-    else:  # L = mean(lse · Σy - Σ y·z);  dL/dz = (p · Σy - y) / n
-        value = float((lse * weights).sum(dtype=np.float64)
-                      - picked.sum(dtype=np.float64)) / batch
-        z *= weights
-        z -= yf
-    z *= z.dtype.type(1.0 / batch)
-    return value, z
+
+    label_smoothing: float = attrs.field(default=0.0)
+
+    @label_smoothing.validator
+    def _check(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {value!r}")
+
+    def value_and_grad(self, outputs: Array, targets: npt.ArrayLike) -> tuple[float, Array]:
+        if outputs.ndim != 2:
+            raise _fail("cross_entropy", f"logits must have shape (batch, classes), got "
+                                         f"{outputs.shape}")
+        try:
+            y = check_labels(targets, outputs.shape)
+        except ValueError as error:
+            raise _fail("cross_entropy", str(error)) from None
+        batch, classes = outputs.shape
+        eps = float(self.label_smoothing)
+        rows = np.arange(batch)
+        # z = logits − max, lse = log Σ exp(z): log p = z − lse and p = exp(z) / Σ exp(z), one
+        # exp for the loss and the gradient. (Row maxima through argmax and row sums through a
+        # matrix-vector product: numpy's reductions along a short last axis cost more.)
+        z: Array = outputs - outputs[rows, outputs.argmax(axis=-1)][:, None]
+        q: Array | None = None
+        if y.ndim == 1:  # Σ_k q_k z_k = (1−ε)·z_y + ε/K · Σ_k z_k
+            picked = z[rows, y] * (1.0 - eps)
+            if eps:
+                picked += (eps / classes) * z.sum(axis=1)
+            weights: Array | float = 1.0
+        else:
+            q = y.astype(outputs.dtype)
+            if eps:
+                q *= q.dtype.type(1.0 - eps)
+                q += q.dtype.type(eps / classes)
+            picked = (q * z).sum(axis=1)
+            weights = q.sum(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        total = z @ np.ones((classes, 1), z.dtype)
+        lse = np.log(total)
+        z /= total  # p
+        value = float((lse * weights).sum(dtype=np.float64) - picked.sum(dtype=np.float64))
+        if q is None:  # dL/dz = (p − q) / n with q = (1−ε)·onehot(y) + ε/K
+            z[rows, y] -= z.dtype.type(1.0 - eps)
+            if eps:
+                z -= z.dtype.type(eps / classes)
+        else:  # dL/dz = (p · Σq − q) / n
+            z *= weights
+            z -= q
+        z *= z.dtype.type(1.0 / batch)
+        return value / batch, z
+
+
+@attrs.frozen
+class BinaryCrossEntropy:
+    """Mean binary cross-entropy of ``sigmoid(z)`` against targets ``t`` in [0, 1] of the
+    logits' shape (multi-label), over every element, computed from the logits.
+
+    ``ℓ = max(z, 0) − z·t + log(1 + exp(−|z|))`` (no overflow: the form of PyTorch's
+    ``BCEWithLogitsLoss``) and ``dℓ/dz = σ(z) − t``, divided by the number of elements.
+
+    >>> value, g = binary_cross_entropy().value_and_grad(np.array([[0.0]]), np.array([[1.0]]))
+    >>> round(value, 6), g.tolist()
+    (0.693147, [[-0.5]])
+    """
+
+    def value_and_grad(self, outputs: Array, targets: npt.ArrayLike) -> tuple[float, Array]:
+        t = _float_targets("binary_cross_entropy", outputs, targets)
+        if np.any((t < 0) | (t > 1)) or not np.all(np.isfinite(t)):
+            raise _fail("binary_cross_entropy", "targets must be in [0, 1]")
+        z = outputs
+        elementwise = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+        half = z.dtype.type(0.5)
+        g = np.tanh(z * half)  # σ(z) = (1 + tanh(z/2)) / 2
+        g += 1
+        g *= half
+        g -= t
+        g *= g.dtype.type(1.0 / z.size)
+        return float(elementwise.sum(dtype=np.float64)) / z.size, g
+
+
+@attrs.frozen
+class MeanSquaredError:
+    """Mean squared error over every element: ``L = mean((y − t)²)``, ``dL/dy = 2(y − t)/N``.
+
+    >>> value, g = mean_squared_error().value_and_grad(np.array([[1.0, 3.0]]), np.zeros((1, 2)))
+    >>> value, g.tolist()
+    (5.0, [[1.0, 3.0]])
+    """
+
+    def value_and_grad(self, outputs: Array, targets: npt.ArrayLike) -> tuple[float, Array]:
+        r = outputs - _float_targets("mean_squared_error", outputs, targets)
+        r64 = r.astype(np.float64)
+        value = float(np.vdot(r64, r64))
+        r *= r.dtype.type(2.0 / r.size)
+        return value / outputs.size, r
+
+
+@attrs.frozen
+class Huber:
+    """Mean Huber loss over every element, with ``r = y − t``: ``½r²`` where ``|r| ≤ δ``, else
+    ``δ(|r| − ½δ)``; ``dℓ/dr = clip(r, −δ, δ)``, divided by the number of elements.
+
+    Huber, *Robust Estimation of a Location Parameter* (1964); PyTorch's ``HuberLoss(delta=δ)``.
+
+    >>> value, g = huber(1.0).value_and_grad(np.array([[0.5, 3.0]]), np.zeros((1, 2)))
+    >>> value, g.tolist()
+    (1.3125, [[0.25, 0.5]])
+    """
+
+    delta: float = attrs.field(default=1.0)
+
+    @delta.validator
+    def _check(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < np.inf:
+            raise ValueError(f"huber: delta must be > 0 and finite, got {value!r}")
+
+    def value_and_grad(self, outputs: Array, targets: npt.ArrayLike) -> tuple[float, Array]:
+        r = outputs - _float_targets("huber", outputs, targets)
+        d = float(self.delta)
+        a = np.abs(r).astype(np.float64)
+        value = float(np.where(a <= d, 0.5 * a * a, d * (a - 0.5 * d)).sum())
+        np.clip(r, -d, d, out=r)
+        r *= r.dtype.type(1.0 / r.size)
+        return value / outputs.size, r
+
+
+def cross_entropy(label_smoothing: float = 0.0) -> CrossEntropy:
+    """Softmax cross-entropy, from logits, for integer or one-hot labels (see
+    :class:`CrossEntropy`). Same as ``CrossEntropy(label_smoothing)``."""
+    return CrossEntropy(label_smoothing)
+
+
+def binary_cross_entropy() -> BinaryCrossEntropy:
+    """Binary cross-entropy from logits, for multi-label targets (see
+    :class:`BinaryCrossEntropy`). Same as ``BinaryCrossEntropy()``."""
+    return BinaryCrossEntropy()
+
+
+def mean_squared_error() -> MeanSquaredError:
+    """Mean squared error (see :class:`MeanSquaredError`). Same as ``MeanSquaredError()``."""
+    return MeanSquaredError()
+
+
+def huber(delta: float = 1.0) -> Huber:
+    """Huber loss (see :class:`Huber`). Same as ``Huber(delta)``."""
+    return Huber(delta)
+
+
+def softmax_cross_entropy(logits: Array, labels: npt.ArrayLike) -> tuple[float, Array]:
+    """Mean softmax cross-entropy and its gradient w.r.t. the logits.
+
+    Same as ``cross_entropy().value_and_grad(logits, labels)``.
+    """
+    return _CROSS_ENTROPY.value_and_grad(logits, labels)
+
+
+_CROSS_ENTROPY = CrossEntropy()

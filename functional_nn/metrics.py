@@ -17,6 +17,8 @@ __all__ = [
     "confusion_matrix",
     "confusion_matrix_from",
     "evaluate",
+    "mean_absolute_error",
+    "mean_squared_error",
     "precision_recall",
     "predict",
 ]
@@ -130,3 +132,48 @@ def evaluate(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *, classes: int
     n = max(len(x), 1)
     return Evaluation(total / n, float(np.mean(predicted == labels)) if len(x) else float("nan"),
                       confusion_matrix_from(labels, predicted, classes))
+
+
+def _errors(params: object, x: npt.ArrayLike, y: npt.ArrayLike, batch_size: int,
+            power: int) -> float:
+    """``mean(|outputs − y|^power)`` over every element, in batches, accumulated in float64."""
+    x = check_input(x)
+    t = np.asarray(y)
+    if len(t) != len(x):
+        raise ValueError(f"x has {len(x)} samples but y has {len(t)}")
+    if t.dtype.kind not in "fiu":
+        raise ValueError(f"regression targets must be numeric, got dtype {t.dtype}")
+    total, count = 0.0, 0
+    for part in _chunks(len(x), batch_size):
+        out = forward(params, x[part])
+        if out.shape != t[part].shape:
+            raise ValueError(f"the network's outputs have shape {out.shape[1:]} per sample but "
+                             f"the targets {t.shape[1:]}")
+        r = np.abs(out.astype(np.float64) - t[part])
+        total += float((r * r).sum() if power == 2 else r.sum())
+        count += r.size
+    if count == 0:
+        raise ValueError("no samples: the error of nothing is undefined")
+    return total / count
+
+
+def mean_squared_error(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
+                       batch_size: int = 4096) -> float:
+    """The mean of ``(outputs − y)²`` over every element: the regression error of a network.
+
+    >>> from functional_nn.layers import Dense
+    >>> mean_squared_error(Dense(np.ones((1, 1)), np.zeros(1)), [[1.0], [2.0]], [[0.0], [2.0]])
+    0.5
+    """
+    return _errors(params, x, y, batch_size, 2)
+
+
+def mean_absolute_error(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
+                        batch_size: int = 4096) -> float:
+    """The mean of ``|outputs − y|`` over every element.
+
+    >>> from functional_nn.layers import Dense
+    >>> mean_absolute_error(Dense(np.ones((1, 1)), np.zeros(1)), [[1.0], [2.0]], [[0.0], [2.0]])
+    0.5
+    """
+    return _errors(params, x, y, batch_size, 1)

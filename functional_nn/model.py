@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from ._array import Array, owned
 from .flat import Flat, flatten
-from .losses import Loss, softmax_cross_entropy
+from .losses import CrossEntropy, Loss
 from .rules import Context, rule_for
 
 __all__ = ["check_input", "forward", "grad", "loss", "value_and_grad"]
@@ -25,6 +25,7 @@ P = TypeVar("P")
 
 INFERENCE = Context()
 _TRAINING = Context(training=True, input_grad=False)
+CROSS_ENTROPY = CrossEntropy()
 
 
 def check_input(x: npt.ArrayLike) -> Array:
@@ -54,14 +55,15 @@ def forward(params: object, x: npt.ArrayLike, *, ctx: Context = INFERENCE) -> Ar
 
 
 def loss(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
-         loss: Loss = softmax_cross_entropy, ctx: Context = INFERENCE) -> float:
-    """The loss of the network's outputs against targets ``y``: mean softmax cross-entropy
-    by default, where ``y`` holds integer classes (batch,) or one-hot rows (batch, classes)."""
-    return loss(forward(params, x, ctx=ctx), y)[0]
+         loss: Loss = CROSS_ENTROPY, ctx: Context = INFERENCE) -> float:
+    """The loss of the network's outputs against targets ``y`` (see :mod:`.losses`): mean
+    softmax cross-entropy by default, where ``y`` holds integer classes (batch,) or one-hot
+    rows (batch, classes)."""
+    return loss.value_and_grad(forward(params, x, ctx=ctx), y)[0]
 
 
 def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,
-                   loss: Loss = softmax_cross_entropy,
+                   loss: Loss = CROSS_ENTROPY,
                    ctx: Context = _TRAINING) -> tuple[float, P]:
     """The loss and its gradient: a tree of the same type and structure as ``params``.
 
@@ -74,7 +76,7 @@ def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,
     flat: Flat[Any] = params if isinstance(params, Flat) else flatten(params)
     rule = rule_for(flat)
     outputs, residual = rule.forward(flat, x, ctx)
-    value, g = loss(outputs, y)
+    value, g = loss.value_and_grad(outputs, y)
     layout = flat.layout
     buffer = np.empty(layout.size, layout.dtype)  # private until the sweep has filled it
     # a writable Flat for the rules to fill (the constructor would freeze a copy)
@@ -84,6 +86,6 @@ def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,
 
 
 def grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,
-         loss: Loss = softmax_cross_entropy, ctx: Context = _TRAINING) -> P:
+         loss: Loss = CROSS_ENTROPY, ctx: Context = _TRAINING) -> P:
     """The gradient of :func:`loss` with respect to ``params``: same tree type as ``params``."""
     return value_and_grad(params, x, y, loss=loss, ctx=ctx)[1]

@@ -18,7 +18,8 @@ import numpy.typing as npt
 import toolz
 
 from ._memory import keep_freed_memory
-from .losses import Loss, softmax_cross_entropy
+from .losses import Loss
+from .model import CROSS_ENTROPY
 from .model import value_and_grad as model_value_and_grad
 from .optim import Optimizer
 from .optim import update as optim_update
@@ -165,7 +166,7 @@ def _of_params(value_and_grad: ValueAndGrad[P]) -> StateValueAndGrad[P, S]:
     return of_state
 
 
-def train_step(optimizer: Optimizer[S], *, loss: Loss = softmax_cross_entropy,
+def train_step(optimizer: Optimizer[S], *, loss: Loss | None = None,
                seed: int | None = None, value_and_grad: ValueAndGrad[P] | None = None,
                ) -> Callable[[TrainState[P, S], Batch], TrainState[P, S]]:
     """A pure training step: gradients of the batch's loss, then one optimizer update.
@@ -179,10 +180,10 @@ def train_step(optimizer: Optimizer[S], *, loss: Loss = softmax_cross_entropy,
     """
     keep_freed_memory()
     if value_and_grad is not None:
-        if loss is not softmax_cross_entropy or seed is not None:
+        if loss is not None or seed is not None:
             raise TypeError("train_step takes value_and_grad= or loss=/seed=, not both")
         return toolz.compose(_apply(optimizer), _gradients(_of_params(value_and_grad)))
-    return toolz.compose(_apply(optimizer), _gradients(_model(loss, seed)))
+    return toolz.compose(_apply(optimizer), _gradients(_model(loss or CROSS_ENTROPY, seed)))
 
 
 def fit(step: Callable[[TrainState[P, S], Batch], TrainState[P, S]], state: TrainState[P, S],

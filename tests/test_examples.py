@@ -41,3 +41,10 @@ def test_compose_pipeline() -> None:
 def test_property_test_your_layer() -> None:
     out = run("property_test_your_layer.py", "--examples", "20")
     assert "20 random networks: gradients match finite differences" in out
+
+
+def test_regression() -> None:
+    out = run("regression.py", "--epochs", "40")
+    mse = float(out.split("test MSE ", 1)[1].split(",")[0])
+    assert mse < 0.03  # the noise alone gives 0.01; an untrained net about 0.6
+    assert "user-defined mean absolute error" in out
