@@ -10,7 +10,7 @@ gradient is a fresh array: the reverse sweep may overwrite it.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, cast
 
 import attrs
 import numpy as np
@@ -135,11 +135,11 @@ class CrossEntropy:
         # matrix-vector product: numpy's reductions along a short last axis cost more.)
         z: Array = outputs - outputs[rows, outputs.argmax(axis=-1)][:, None]
         q: Array | None = None
+        weights: Array | None = None  # Σ_k q_k: one per row for integer labels
         if y.ndim == 1:  # Σ_k q_k z_k = (1−ε)·z_y + ε/K · Σ_k z_k
-            picked = z[rows, y] * (1.0 - eps)
+            picked = z[rows, y]
             if eps:
-                picked += (eps / classes) * z.sum(axis=1)
-            weights: Array | float = 1.0
+                picked = picked * (1.0 - eps) + (eps / classes) * z.sum(axis=1)
         else:
             q = y.astype(outputs.dtype)
             if eps:
@@ -151,13 +151,14 @@ class CrossEntropy:
         total = z @ np.ones((classes, 1), z.dtype)
         lse = np.log(total)
         z /= total  # p
-        value = float((lse * weights).sum(dtype=np.float64) - picked.sum(dtype=np.float64))
+        weighted = lse if weights is None else lse * weights
+        value = float(weighted.sum(dtype=np.float64) - picked.sum(dtype=np.float64))
         if q is None:  # dL/dz = (p − q) / n with q = (1−ε)·onehot(y) + ε/K
             z[rows, y] -= z.dtype.type(1.0 - eps)
             if eps:
                 z -= z.dtype.type(eps / classes)
         else:  # dL/dz = (p · Σq − q) / n
-            z *= weights
+            z *= cast("Array", weights)
             z -= q
         z *= z.dtype.type(1.0 / batch)
         return value / batch, z
