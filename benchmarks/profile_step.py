@@ -3,7 +3,8 @@
     FUNCTIONAL_NN_DATA=/work/shared/data python benchmarks/profile_step.py --net 16-16
     python benchmarks/profile_step.py --net 800 --cprofile 25
 
-Prints median micro-timings (``perf_counter_ns``) of the parts of one step: batch gathering,
+Trains a ``Flat`` of the MLP (``--tree``: the ``Sequential`` itself). Prints median
+micro-timings (``perf_counter_ns``) of the parts of one step: batch gathering,
 ``value_and_grad``, the optimizer's ``update``, ``apply_updates``, the whole ``train_step``,
 and of the pytree machinery they use (flatten, unflatten, attrs construction); with
 ``--cprofile N`` also the top N functions of a cProfile of a few hundred whole steps.
@@ -46,12 +47,14 @@ def main() -> None:
     parser.add_argument("--net", choices=list(NETS), default="16-16")
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--cprofile", type=int, default=0, metavar="N")
+    parser.add_argument("--tree", dest="flat", action="store_false",
+                        help="train the Sequential itself instead of its Flat")
     args = parser.parse_args()
     sizes, batch = NETS[args.net]
     data = load_dataset("mnist", download=False)
     x, y = flatten_images(data.train_x), data.train_y
     opt = optim.adam(1e-3)
-    params = fnn.mlp(sizes, seed=0)
+    params = fnn.flatten(fnn.mlp(sizes, seed=0)) if args.flat else fnn.mlp(sizes, seed=0)
     step = fnn.train_step(opt)
     state = fnn.TrainState(params, opt.init(params))
     state = fnn.fit(step, state, itertools.islice(
@@ -72,6 +75,7 @@ def main() -> None:
             lambda: optim.update(opt, state.params, grads, state.opt_state), r),
         "train_step": timeit(lambda: step(state, (xb, yb)), r),
         "tree_flatten(params)": timeit(lambda: fnn.tree_flatten(state.params), r),
+        "unflatten (Flat -> tree)": timeit(lambda: fnn.unflatten(state.params), r),
         "tree_unflatten(params)": timeit(lambda: treedef.unflatten(leaves), r),
         "TrainState(...)": timeit(
             lambda: fnn.TrainState(state.params, state.opt_state, 1, 0.5), r),
