@@ -35,11 +35,9 @@ Sequential(layers=(Dense(w=float32[4,2], b=float32[2]),))
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from typing import IO, TypeVar, overload
@@ -48,6 +46,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from . import _atomic as atomic
 from ._structure import (
     LeafInfo,
     Record,
@@ -143,38 +142,6 @@ def _write_npz(file: IO[bytes], record: str, keys: list[str],
                 np.lib.format.write_array(member, array, allow_pickle=False)
 
 
-@functools.cache
-def _umask() -> int:
-    """The process umask, read once (from /proc where it can be, to avoid changing it)."""
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _set_mode(fd: int, name: str) -> None:
-    """Give the new file the mode of the file it replaces, or that of a newly created file."""
-    if not hasattr(os, "fchmod"):
-        return
-    try:
-        mode = os.stat(name).st_mode & 0o7777
-    except OSError:
-        mode = 0o666 & ~_umask()
-    os.fchmod(fd, mode)
-
-
-def _fsync_directory(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def save(path: str | os.PathLike[str], tree: object, *,
          metadata: Mapping[str, object] | None = None) -> None:
     """Write ``tree`` (and JSON ``metadata``) to the ``.npz`` file ``path``, atomically.
@@ -200,24 +167,11 @@ def save(path: str | os.PathLike[str], tree: object, *,
                        "tree": to_json(record)}, allow_nan=False)
     if os.path.isdir(name):
         raise CheckpointError(f"cannot save {name}: it is a directory")
-    directory = os.path.dirname(os.path.abspath(name))
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".tmp",
-                                         dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                _write_npz(file, text, keys, arrays)
-                file.flush()
-                os.fsync(file.fileno())
-                _set_mode(file.fileno(), name)
-            os.replace(temporary, name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        with atomic.replacing(name, durable=True) as staged:
+            _write_npz(staged.file, text, keys, arrays)
     except OSError as error:
         raise CheckpointError(f"cannot save {name}: {error.strerror or error}") from error
-    _fsync_directory(directory)
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO, TypeAlias
 
+from .. import _atomic as atomic
 from ..data import (
     DATASETS,
     Dataset,
@@ -111,26 +112,10 @@ def check_writable(path: str, what: str) -> None:
         raise CliError(f"cannot write the {what} to {path}: {error.strerror or error}") from None
 
 
-def _umask() -> int:
-    """The process's umask (reading it means setting it, so set it straight back)."""
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask
-
-
 def write_text(path: str, text: str) -> None:
-    """Write ``text`` atomically (temporary file, then rename): a failure leaves any old file."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write ``text`` atomically: a failure leaves any old file as it was."""
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
-                file.write(text)
-            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 is for secrets
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        atomic.write_text(path, text)
     except OSError as error:
         raise CliError(f"cannot write {path}: {error.strerror or error}") from None
 

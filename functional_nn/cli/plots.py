@@ -18,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from .. import _atomic as atomic
 from ..data import flatten_images
 from ..layers import Dense, Sequential
 from ..metrics import confusion_matrix_from, predict
@@ -54,8 +55,13 @@ def prepare_plots(folder: str) -> None:
 
 
 def _save(figure: object, folder: str, name: str) -> str:
+    """Write ``figure`` as ``folder/name``, atomically: a plot is whole or the old one."""
     path = os.path.join(folder, name)
-    figure.savefig(path, dpi=120)  # type: ignore[attr-defined]
+    try:
+        with atomic.replacing(path) as staged:
+            figure.savefig(staged.file, format="png", dpi=120)  # type: ignore[attr-defined]
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
     return path
 
 
