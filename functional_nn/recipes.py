@@ -8,6 +8,7 @@ wherever it runs.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,15 @@ import numpy as np
 import numpy.typing as npt
 
 from . import optim
+from ._validators import (
+    as_attrs_validator,
+    non_negative,
+    non_negative_int,
+    one_of,
+    positive,
+    positive_int,
+    sizes,
+)
 from .layers import ACTIVATIONS, Sequential, mlp
 from .metrics import evaluate
 from .train import TrainState, epochs, fit_iter, steps_per_epoch, train_step
@@ -39,38 +49,17 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup-cosine")
 
 
-def _sizes(value: object) -> tuple[int, ...]:
-    sizes = tuple(value) if isinstance(value, list | tuple) else value
-    if not isinstance(sizes, tuple) or not all(
-            isinstance(s, int | np.integer) and not isinstance(s, bool) for s in sizes):
-        raise ValueError(f"hidden sizes must be integers, got {value!r}")
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"hidden sizes must be positive, got {value!r}")
-    return tuple(int(s) for s in sizes)
-
-
 def _one_of(choices: tuple[str, ...]) -> Callable[[object, attrs.Attribute[str], str], None]:
-    def check(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-        if value not in choices:
-            raise ValueError(f"unknown {attribute.name} {value!r}; "
-                             f"choose from {', '.join(choices)}")
-    return check
+    return as_attrs_validator(functools.partial(one_of, choices=choices))
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{attribute.name.replace('_', ' ')} must be positive, got {value!r}")
+def _hidden(value: object) -> tuple[int, ...]:
+    return sizes("hidden sizes", value)
 
 
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{attribute.name.replace('_', ' ')} must be a positive integer, "
-                         f"got {value!r}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0 or not math.isfinite(value):
-        raise ValueError(f"{attribute.name.replace('_', ' ')} must be >= 0, got {value!r}")
+_positive = as_attrs_validator(positive)
+_positive_int = as_attrs_validator(positive_int)
+_non_negative = as_attrs_validator(non_negative)
 
 
 @attrs.frozen(kw_only=True)
@@ -83,7 +72,7 @@ class Recipe:
     decoupled decay, or L2 added to the gradient for the others) are off at 0.
     """
 
-    hidden: tuple[int, ...] = attrs.field(default=(16, 16), converter=_sizes)
+    hidden: tuple[int, ...] = attrs.field(default=(16, 16), converter=_hidden)
     activation: str = attrs.field(default="relu", validator=_one_of(tuple(ACTIVATIONS)))
     optimizer: str = attrs.field(default="adam", validator=_one_of(OPTIMIZERS))
     learning_rate: float = attrs.field(default=1e-3, converter=float, validator=_positive)
@@ -91,7 +80,7 @@ class Recipe:
     warmup_epochs: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
     batch_size: int = attrs.field(default=32, validator=_positive_int)
     epochs: int = attrs.field(default=5, validator=_positive_int)
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=as_attrs_validator(non_negative_int))
     weight_decay: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
     clip: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
 

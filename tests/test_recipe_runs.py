@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -25,17 +27,26 @@ def test_recipes_round_trip_through_json_data(recipe: Recipe) -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"hidden": (16, 0)}, "hidden sizes must be positive"),
-    ({"hidden": (1.5,)}, "hidden sizes must be integers"),
+    ({"hidden": (16, 0)}, "hidden sizes must be positive integers, got (16, 0)"),
     ({"optimizer": "adagrad"}, "unknown optimizer 'adagrad'; choose from sgd"),
     ({"schedule": "linear"}, "unknown schedule 'linear'"),
-    ({"learning_rate": -1.0}, "learning rate must be positive, got -1.0"),
+    ({"learning_rate": -1.0}, "learning rate must be positive and finite, got -1.0"),
     ({"batch_size": 0}, "batch size must be a positive integer, got 0"),
     ({"epochs": -2}, "epochs must be a positive integer, got -2"),
     ({"activation": "gelu"}, "unknown activation 'gelu'"),
+    ({"seed": -1}, "seed must be >= 0, got -1"),
 ])
 def test_bad_recipes_are_named(kwargs: dict[str, object], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        Recipe(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"hidden": (1.5,)}, "hidden sizes must be integers, got (1.5,)"),
+    ({"batch_size": 2.0}, "batch size must be an integer, got 2.0"),
+])
+def test_values_of_the_wrong_kind_are_type_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(TypeError, match=re.escape(match)):
         Recipe(**kwargs)  # type: ignore[arg-type]
 
 

@@ -11,12 +11,13 @@ same number of BLAS threads: OpenBLAS's float32 bits depend on it, and sweep wor
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import attrs
 
+from .. import _validators as validators
+from .._validators import as_attrs_validator
 from ..layers import ACTIVATIONS as _ACTIVATION_LAYERS
 from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe
 from . import UsageError
@@ -57,30 +58,27 @@ RECIPE_OPTIONS: dict[str, str] = {
 # --- parsing option values (argparse ``type=`` functions: errors become exit status 2) ------
 
 
-def _number(kind: type[N], *, positive: bool, expected: str,
-            requirement: str) -> Callable[[str], N]:
-    """An option parser: ``text`` as a finite ``kind`` that is > 0 (or >= 0)."""
+def _number(kind: type[N], validate: Callable[[str, N], N], expected: str) -> Callable[[str], N]:
+    """An option parser: ``text`` as a ``kind``, checked by one of the library's validators."""
     def parse(text: str) -> N:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
-            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text.strip()}")
-        return value
+        try:
+            return validate("", value)
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
     return parse
 
 
-positive_int = _number(int, positive=True, expected="a positive integer",
-                       requirement="a positive integer")
+positive_int = _number(int, validators.positive_int, "a positive integer")
 """An integer >= 1."""
-non_negative_int = _number(int, positive=False, expected="an integer", requirement=">= 0")
+non_negative_int = _number(int, validators.non_negative_int, "an integer")
 """An integer >= 0."""
-positive_float = _number(float, positive=True, expected="a number",
-                         requirement="a positive number")
+positive_float = _number(float, validators.positive, "a number")
 """A finite number > 0."""
-non_negative_float = _number(float, positive=False, expected="a number",
-                             requirement="a number >= 0")
+non_negative_float = _number(float, validators.non_negative, "a number")
 """A finite number >= 0."""
 
 
@@ -92,27 +90,18 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
     """
     if text.strip().lower() in ("", "none"):
         return ()
-    sizes = []
-    for part in text.split(","):
-        try:
-            size = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected comma-separated positive integers such as 16,16, got {text!r}"
-            ) from None
-        if size < 1:
-            raise argparse.ArgumentTypeError(f"a hidden layer needs at least one unit, got "
-                                             f"{size} in {text!r}")
-        sizes.append(size)
-    return tuple(sizes)
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 16,16, got {text!r}") from None
+    try:
+        return validators.sizes("hidden layer sizes", values)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # --- the configuration ----------------------------------------------------------------------
-
-
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -122,7 +111,9 @@ class RunConfig:
     recipe: Recipe = attrs.field(factory=Recipe)
     recipe_name: str = DEFAULT_RECIPE
     dataset: str = "mnist"
-    max_steps: int | None = attrs.field(default=None, validator=_optional_positive)
+    max_steps: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(as_attrs_validator(validators.positive_int)))
 
     def to_json(self) -> dict[str, object]:
         """The whole configuration as plain JSON values: the recipe's fields and the CLI's."""
