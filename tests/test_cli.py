@@ -22,10 +22,11 @@ import pytest
 
 import functional_nn as fnn
 from functional_nn import checkpoint
-from functional_nn.cli.config import RECIPES, RunConfig, hidden_sizes, resolve
+from functional_nn.cli.config import RunConfig, resolve
 from functional_nn.cli.main import COMMANDS, build_parser
+from functional_nn.cli.options import hidden_sizes
 from functional_nn.data import flatten_images, load_dataset
-from functional_nn.recipes import Recipe, build_optimizer, build_params, epoch_states
+from functional_nn.recipes import RECIPES, Recipe, build_optimizer, build_params, epoch_states
 
 DATA = os.environ.get("FUNCTIONAL_NN_DATA")
 needs_data = pytest.mark.skipif(

@@ -1,4 +1,4 @@
-"""The run configuration: option parsing and the recipe a ``train`` run starts from.
+"""The configuration of a ``train`` run: the recipe it starts from, with the flags applied.
 
 A run is a :class:`functional_nn.recipes.Recipe` (architecture, optimizer, schedule, batch
 size, epochs, seed) plus what only the command line decides: the dataset and a step limit. The
@@ -10,38 +10,17 @@ same number of BLAS threads: OpenBLAS's float32 bits depend on it, and sweep wor
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import attrs
 
 from .. import _validators as validators
 from .._validators import as_attrs_validator
-from ..layers import ACTIVATIONS as _ACTIVATION_LAYERS
-from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe
-from . import UsageError
+from ..recipes import RECIPES, Recipe
+from .errors import UsageError
 
-__all__ = [
-    "ACTIVATIONS",
-    "DEFAULT_RECIPE",
-    "OPTIMIZERS",
-    "RECIPES",
-    "RECIPE_OPTIONS",
-    "SCHEDULES",
-    "RunConfig",
-    "describe",
-    "hidden_sizes",
-    "non_negative_float",
-    "non_negative_int",
-    "positive_float",
-    "positive_int",
-    "resolve",
-]
-
-ACTIVATIONS = tuple(_ACTIVATION_LAYERS)
-
-N = TypeVar("N", int, float)
+__all__ = ["DEFAULT_RECIPE", "RECIPE_OPTIONS", "RunConfig", "describe", "resolve"]
 
 DEFAULT_RECIPE = "origin"
 """The recipe of a run without ``--recipe``: the origin's 784-16-16-10 network."""
@@ -53,55 +32,6 @@ RECIPE_OPTIONS: dict[str, str] = {
     "weight_decay": "weight_decay", "clip": "clip",
 }
 """Command-line option (``argparse`` dest) → the :class:`Recipe` field it overrides."""
-
-
-# --- parsing option values (argparse ``type=`` functions: errors become exit status 2) ------
-
-
-def _number(kind: type[N], validate: Callable[[str, N], N], expected: str) -> Callable[[str], N]:
-    """An option parser: ``text`` as a ``kind``, checked by one of the library's validators."""
-    def parse(text: str) -> N:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        try:
-            return validate("", value)
-        except (TypeError, ValueError) as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    return parse
-
-
-positive_int = _number(int, validators.positive_int, "a positive integer")
-"""An integer >= 1."""
-non_negative_int = _number(int, validators.non_negative_int, "an integer")
-"""An integer >= 0."""
-positive_float = _number(float, validators.positive, "a number")
-"""A finite number > 0."""
-non_negative_float = _number(float, validators.non_negative, "a number")
-"""A finite number >= 0."""
-
-
-def hidden_sizes(text: str) -> tuple[int, ...]:
-    """Comma-separated hidden layer sizes, e.g. ``16,16``; ``''`` or ``none`` for no hidden layer.
-
-    >>> hidden_sizes("16, 16"), hidden_sizes("none")
-    ((16, 16), ())
-    """
-    if text.strip().lower() in ("", "none"):
-        return ()
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated positive integers such as 16,16, got {text!r}") from None
-    try:
-        return validators.sizes("hidden layer sizes", values)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-# --- the configuration ----------------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)

@@ -23,38 +23,27 @@ import numpy.typing as npt
 
 from .. import __version__, checkpoint
 from ..data import Dataset, flatten_images
-from ..layers import Sequential, param_count
+from ..layers import ACTIVATIONS, Sequential, param_count
 from ..metrics import Evaluation, evaluate
 from ..optim import Optimizer
-from ..recipes import build_optimizer, build_params, epoch_states
+from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, build_optimizer, build_params, epoch_states
 from ..train import TrainingDiverged, TrainState, steps_per_epoch
-from . import (
-    CliError,
-    Interrupted,
-    Output,
+from .config import DEFAULT_RECIPE, RunConfig, describe, resolve
+from .dataset import class_count, load_data
+from .errors import CliError, Interrupted
+from .figures import draw_all, prepare_plots
+from .files import check_writable, write_json
+from .options import (
     Subparsers,
     add_data_options,
     add_json_option,
-    check_writable,
-    class_count,
-    load_data,
-    write_json,
-)
-from .config import (
-    ACTIVATIONS,
-    DEFAULT_RECIPE,
-    OPTIMIZERS,
-    RECIPES,
-    SCHEDULES,
-    RunConfig,
-    describe,
     hidden_sizes,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
-    resolve,
 )
+from .output import Output
 
 __all__ = ["TrainResult", "add_parser", "run", "train"]
 
@@ -75,7 +64,7 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--hidden", type=hidden_sizes, metavar="SIZES",
                    help=f"comma-separated hidden layer sizes, '' or none for no hidden layer "
                         f"(default {','.join(map(str, d.hidden))})")
-    p.add_argument("--activation", choices=ACTIVATIONS, help=f"(default {d.activation})")
+    p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"(default {d.activation})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     p.add_argument("--lr", type=positive_float,
                    help=f"learning rate (default {d.learning_rate:g})")
@@ -250,8 +239,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.metrics:
         check_writable(args.metrics, "metrics")
     if args.plots:
-        from .plots import prepare_plots
-
         prepare_plots(args.plots)
     try:
         data = load_data(config.dataset, args.data_dir, download=not args.no_download)
@@ -272,8 +259,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.metrics:
         write_json(args.metrics, record)
     if args.plots:
-        from .plots import draw_all
-
         test_x: npt.NDArray[np.float32] = flatten_images(data.test_x)
         for path in draw_all(args.plots, record, result.state.params, test_x, data.test_y):
             output.say(f"wrote {path}")
