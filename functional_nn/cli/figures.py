@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import numpy.typing as npt
@@ -20,10 +20,11 @@ import numpy.typing as npt
 from .. import _atomic as atomic
 from ..layers import Dense, Sequential
 from ..metrics import confusion_matrix_from, predict
+from ..recipes import EpochRecord
 from .errors import CliError
 from .files import check_writable
 
-__all__ = ["INSTALL_HINT", "draw_all", "plot_curves", "prepare_plots"]
+__all__ = ["INSTALL_HINT", "draw_all", "history_of", "plot_curves", "prepare_plots"]
 
 INSTALL_HINT = "pip install 'functional_nn[plot]'"
 
@@ -63,13 +64,25 @@ def _save(figure: object, folder: str, name: str) -> str:
     return path
 
 
-def plot_curves(record: dict[str, object], folder: str) -> list[str]:
-    """``loss.png`` (per-step trace and per-epoch means) and ``accuracy.png`` (per epoch)."""
+def history_of(record: Mapping[str, object]) -> list[EpochRecord]:
+    """The per-epoch records in a run's record (a metrics JSON, a checkpoint's metadata)."""
     history = record.get("history")
-    if not isinstance(history, list) or not history:
+    if not isinstance(history, list):
+        return []
+    try:
+        return [EpochRecord.from_json(h) for h in history]
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise CliError(f"the run's history is not one written by 'functional-nn train' "
+                       f"({type(error).__name__}: {error})") from None
+
+
+def plot_curves(record: Mapping[str, object], folder: str) -> list[str]:
+    """``loss.png`` (per-step trace and per-epoch means) and ``accuracy.png`` (per epoch)."""
+    history = history_of(record)
+    if not history:
         return []
     figure_class = _figure_class()
-    steps = [h["step"] for h in history]
+    steps = [h.step for h in history]
     trace = record.get("loss_trace")
     fig = figure_class(figsize=(7, 4.5))
     ax = fig.subplots()
@@ -77,8 +90,8 @@ def plot_curves(record: dict[str, object], folder: str) -> list[str]:
         every, values = int(trace["every"]), list(trace["loss"])
         ax.plot([every * (i + 1) for i in range(len(values))], values, lw=1, alpha=0.6,
                 label="training loss" + (f" (mean of {every} steps)" if every > 1 else ""))
-    ax.plot(steps, [h["loss"] for h in history], "o-", label="training loss (epoch mean)")
-    ax.plot(steps, [h["test_loss"] for h in history], "s--", label="test loss")
+    ax.plot(steps, [h.train_loss for h in history], "o-", label="training loss (epoch mean)")
+    ax.plot(steps, [h.test_loss for h in history], "s--", label="test loss")
     ax.set(xlabel="step", ylabel="cross-entropy", title="Loss", yscale="log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -86,8 +99,8 @@ def plot_curves(record: dict[str, object], folder: str) -> list[str]:
     paths = [_save(fig, folder, "loss.png")]
     fig = figure_class(figsize=(7, 4.5))
     ax = fig.subplots()
-    epochs = [h["epoch"] for h in history]
-    accuracy = [100 * float(h["test_accuracy"]) for h in history]
+    epochs = [h.epoch for h in history]
+    accuracy = [100 * h.test_accuracy for h in history]
     ax.plot(epochs, accuracy, "o-", color="tab:green")
     ax.annotate(f"{accuracy[-1]:.2f}%", (epochs[-1], accuracy[-1]), textcoords="offset points",
                 xytext=(0, 8), ha="center")
@@ -185,7 +198,7 @@ def plot_misclassified(images: npt.NDArray[np.float32], labels: npt.NDArray[np.i
     return _save(fig, folder, "misclassified.png")
 
 
-def draw_all(folder: str, record: dict[str, object], params: Sequential,
+def draw_all(folder: str, record: Mapping[str, object], params: Sequential,
              test_x: npt.NDArray[np.float32], test_y: npt.NDArray[np.integer],
              warn: Callable[[str], None] | None = None) -> list[str]:
     """Every plot there is data for; the paths written."""
