@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -24,10 +24,22 @@ import numpy.typing as npt
 from ._array import is_frozen, owned
 
 __all__ = [
+    "ATTRS",
+    "DICT",
+    "LEAF",
+    "LIST",
+    "NAMEDTUPLE",
+    "NONE",
+    "TUPLE",
     "TreeDef",
     "TreeStructureError",
     "array_leaves",
+    "child_paths",
+    "describe",
+    "field_layout",
+    "first_difference",
     "is_static",
+    "leaf_paths",
     "static_field",
     "tree_flatten",
     "tree_leaves",
@@ -46,7 +58,10 @@ S = TypeVar("S")
 STATIC = "functional_nn.static"
 
 # Node kinds in a TreeDef.
-_LEAF, _NONE, _TUPLE, _NAMEDTUPLE, _LIST, _DICT, _ATTRS = range(7)
+LEAF, NONE, TUPLE, NAMEDTUPLE, LIST, DICT, ATTRS = range(7)
+# The private names, until _flat.py uses the public ones:
+_LEAF, _NONE, _TUPLE, _NAMEDTUPLE = LEAF, NONE, TUPLE, NAMEDTUPLE
+_LIST, _DICT, _ATTRS = LIST, DICT, ATTRS
 
 
 class TreeStructureError(ValueError):
@@ -85,6 +100,11 @@ def _layout(cls: type) -> _Layout | None:
                   tuple(f.name for f in fields if is_static(f)))
     _LAYOUTS[cls] = layout
     return layout
+
+
+def field_layout(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """An attrs class's child field names and static field names; ``None`` for other classes."""
+    return _layout(cls)
 
 
 @attrs.frozen(repr=False)
@@ -235,7 +255,7 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[object]) -> T:
     return cast("T", _build(cast("TreeDef[object]", treedef), iter(leaves)))
 
 
-def _child_paths(treedef: TreeDef[object]) -> list[str]:
+def child_paths(treedef: TreeDef[Any]) -> list[str]:
     """The path suffix of each child of a node: ``.w``, ``[2]`` or ``['key']``."""
     kind = treedef.kind
     if kind == _ATTRS:
@@ -252,8 +272,15 @@ def _paths(treedef: TreeDef[object], prefix: str, out: list[str]) -> None:
     if treedef.kind == _LEAF:
         out.append(prefix)
         return
-    for suffix, child in zip(_child_paths(treedef), treedef.children, strict=True):
+    for suffix, child in zip(child_paths(treedef), treedef.children, strict=True):
         _paths(child, prefix + suffix, out)
+
+
+def leaf_paths(treedef: TreeDef[Any]) -> list[str]:
+    """The path of each leaf of a structure, as :func:`tree_paths` gives them for a tree."""
+    out: list[str] = []
+    _paths(treedef, "", out)
+    return [p.removeprefix(".") for p in out]
 
 
 def tree_paths(tree: object) -> list[str]:
@@ -275,13 +302,22 @@ def tree_leaves_with_path(tree: object) -> list[tuple[str, object]]:
     return [(p.removeprefix("."), leaf) for p, leaf in zip(out, leaves, strict=True)]
 
 
-def _describe(treedef: TreeDef[object]) -> str:
+def describe(treedef: TreeDef[Any], leaves: Iterable[str] | None = None) -> str:
+    """A one-line picture of a structure, each leaf drawn as ``*`` or as its label in ``leaves``.
+
+    >>> describe(tree_structure({"b": (1, 2), "a": None}), ["x", "y"])
+    "{'a': None, 'b': (x, y)}"
+    """
+    return _describe(treedef, None if leaves is None else iter(leaves))
+
+
+def _describe(treedef: TreeDef[object], labels: Iterator[str] | None = None) -> str:
     kind = treedef.kind
     if kind == _LEAF:
-        return "*"
+        return "*" if labels is None else next(labels)
     if kind == _NONE:
         return "None"
-    kids = [_describe(c) for c in treedef.children]
+    kids = [_describe(c, labels) for c in treedef.children]
     if kind == _TUPLE:
         return "(" + ", ".join(kids) + ("," if len(kids) == 1 else "") + ")"
     if kind == _LIST:
@@ -289,7 +325,7 @@ def _describe(treedef: TreeDef[object]) -> str:
     if kind == _DICT:
         return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(treedef.aux, kids, strict=True)) + "}"
     cls = cast("type", treedef.node_type)
-    names = [s.lstrip(".") for s in _child_paths(treedef)]
+    names = [s.lstrip(".") for s in child_paths(treedef)]
     parts = [f"{n}={v}" for n, v in zip(names, kids, strict=True)]
     if kind == _ATTRS:
         static = cast("_Layout", _layout(cls))[1]
@@ -308,17 +344,36 @@ def _node_label(treedef: TreeDef[object]) -> str:
     return f"{name} of {len(treedef.children)}" if treedef.children else name
 
 
+def first_difference(a: TreeDef[Any], b: TreeDef[Any]
+                     ) -> tuple[str, TreeDef[object], TreeDef[object]] | None:
+    """Where two structures first differ, depth first: its path and the two nodes there.
+
+    The nodes differ in kind, node type, number of children, dict keys or static field values.
+    ``None`` when the structures are equal.
+
+    >>> first_difference(tree_structure([1, (2, 3)]), tree_structure([1, (2,)]))[0]
+    '[1]'
+    """
+    return None if a == b else _differing(a, b, "")
+
+
+def _differing(a: TreeDef[object], b: TreeDef[object],
+               path: str) -> tuple[str, TreeDef[object], TreeDef[object]]:
+    same_node = (a.kind, a.node_type, len(a.children)) == (b.kind, b.node_type, len(b.children))
+    if same_node and a.aux == b.aux:
+        for suffix, ca, cb in zip(child_paths(a), a.children, b.children, strict=True):
+            if ca != cb:
+                return _differing(ca, cb, path + suffix)
+    return path.removeprefix("."), a, b
+
+
 def _first_difference(a: TreeDef[object], b: TreeDef[object], path: str) -> str:
     """The path and description of the first place where two structures differ."""
+    where, a, b = _differing(a, b, path)
     same_node = (a.kind, a.node_type, len(a.children)) == (b.kind, b.node_type, len(b.children))
-    if not same_node or (a.kind == _DICT and a.aux != b.aux):
-        return f"at {path.removeprefix('.') or '<root>'}: {_node_label(a)} vs {_node_label(b)}"
-    if a.aux != b.aux:
-        return f"at {path.removeprefix('.') or '<root>'}: static fields {a.aux!r} vs {b.aux!r}"
-    for suffix, ca, cb in zip(_child_paths(a), a.children, b.children, strict=True):
-        if ca != cb:
-            return _first_difference(ca, cb, path + suffix)
-    return f"at {path.removeprefix('.') or '<root>'}"  # unreachable for unequal inputs
+    if not same_node or a.kind == _DICT:
+        return f"at {where or '<root>'}: {_node_label(a)} vs {_node_label(b)}"
+    return f"at {where or '<root>'}: static fields {a.aux!r} vs {b.aux!r}"
 
 
 def _flatten_all(tree: object,

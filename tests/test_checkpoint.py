@@ -35,7 +35,9 @@ from functional_nn.checkpoint import (
     read_info,
     save,
 )
+from functional_nn.checkpoint.record import from_json, from_tree, to_treedef
 from functional_nn.layers import mlp
+from functional_nn.tree import leaf_paths
 
 
 @attrs.frozen
@@ -468,6 +470,7 @@ def test_never_imports_a_module_named_by_the_file(tmp_path: Path,
     try:
         expect_error(path, f"class {name}:Thing is defined in module {name}, which is not "
                      f"imported; import {name} before loading")
+        assert read_info(path).structure == "{'t': Thing(x=float64[2])}"
         assert name not in sys.modules
         assert not hasattr(builtins, "fnn_checkpoint_canary_imported")
         module = importlib.import_module(name)
@@ -513,6 +516,17 @@ def test_changed_or_bogus_classes(tmp_path: Path, edit: Callable[[dict[str, obje
 
     rewrite(path, edit_tree)
     expect_error(path, fragment)
+
+
+def test_the_record_is_the_trees_treedef_with_classes_named_not_looked_up() -> None:
+    net = mlp([3, 4, 2], seed=0)
+    record = from_json(from_tree(net)[0])
+    assert isinstance(record.treedef, fnn.TreeDef)
+    assert record.treedef == from_json(from_tree(mlp([5, 7, 2], seed=1))[0]).treedef
+    assert record.treedef != fnn.tree_structure(net)  # stand-ins, until looked up
+    assert to_treedef(record) == fnn.tree_structure(net)
+    assert leaf_paths(record.treedef) == fnn.tree_paths(net)
+    assert [leaf.key for leaf in record.leaves] == fnn.tree_paths(net)
 
 
 # --- bad files ------------------------------------------------------------------------------

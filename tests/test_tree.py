@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import functional_nn as fnn
+from functional_nn import tree as pytree
 from tests.strategies import Pair, trees
 
 
@@ -109,6 +110,22 @@ def test_map_over_different_structures_names_the_first_difference() -> None:
         fnn.tree_map(lambda x, y: x, {"k": 1}, {"k": None})
     with pytest.raises(fnn.TreeStructureError, match="keys"):
         fnn.tree_map(lambda x, y: x, {"k": 1}, {"j": 1})
+
+
+def test_structure_helpers_describe_locate_and_name_paths() -> None:
+    a = fnn.tree_structure(fnn.mlp([4, 3, 2], seed=0))
+    b = fnn.tree_structure(fnn.Sequential((fnn.mlp([4, 3, 2], seed=0).layers[0], fnn.Tanh())))
+    assert pytree.describe(a, [f"L{i}" for i in range(4)]) == (
+        "Sequential(layers=(Dense(w=L0, b=L1), ReLU(), Dense(w=L2, b=L3)))")
+    assert pytree.describe(a) == repr(a).removeprefix("TreeDef(")[:-1]
+    assert pytree.first_difference(a, a) is None
+    where = pytree.first_difference(a, b)
+    assert where is not None
+    assert (where[0], where[1].kind, len(where[1].children)) == ("layers", pytree.TUPLE, 3)
+    assert pytree.leaf_paths(a) == ["layers[0].w", "layers[0].b", "layers[2].w", "layers[2].b"]
+    assert pytree.child_paths(a) == [".layers"]
+    assert pytree.field_layout(Pair) == (("left", "right"), ("tag",))
+    assert pytree.field_layout(dict) is None
 
 
 def test_unflatten_checks_the_leaf_count() -> None:
