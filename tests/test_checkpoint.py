@@ -504,6 +504,8 @@ def test_local_classes_need_like(tmp_path: Path) -> None:
     (lambda node: node.update({"class": "functional_nn.nonexistent:X"}),
      "functional_nn has no module functional_nn.nonexistent"),
     (lambda node: node.update({"class": "os; rm -rf:X"}), "malformed class name"),
+    (lambda node: node.update(fields=["x=__import__('os')", "right"]), "malformed field names"),
+    (lambda node: node.update(fields=["left", "left"]), "malformed field names"),
 ])
 def test_changed_or_bogus_classes(tmp_path: Path, edit: Callable[[dict[str, object]], None],
                                   fragment: str) -> None:
