@@ -24,13 +24,6 @@ import numpy.typing as npt
 from ._array import is_frozen, owned
 
 __all__ = [
-    "ATTRS",
-    "DICT",
-    "LEAF",
-    "LIST",
-    "NAMEDTUPLE",
-    "NONE",
-    "TUPLE",
     "TreeDef",
     "TreeStructureError",
     "array_leaves",
@@ -57,7 +50,7 @@ S = TypeVar("S")
 
 STATIC = "functional_nn.static"
 
-# Node kinds in a TreeDef.
+# Node kinds in a TreeDef (a TreeDef's ``kind``).
 LEAF, NONE, TUPLE, NAMEDTUPLE, LIST, DICT, ATTRS = range(7)
 # The private names, until _flat.py uses the public ones:
 _LEAF, _NONE, _TUPLE, _NAMEDTUPLE = LEAF, NONE, TUPLE, NAMEDTUPLE
@@ -87,8 +80,8 @@ _Layout = tuple[tuple[str, ...], tuple[str, ...]]
 _LAYOUTS: dict[type, _Layout | None] = {}  # a cache of class facts: per-call lookups are slow
 
 
-def _layout(cls: type) -> _Layout | None:
-    """The (child, static) field names of an attrs class, looked up once per class."""
+def field_layout(cls: type) -> _Layout | None:
+    """The (child, static) field names of an attrs class, looked up once per class; else None."""
     try:
         return _LAYOUTS[cls]
     except KeyError:
@@ -102,9 +95,7 @@ def _layout(cls: type) -> _Layout | None:
     return layout
 
 
-def field_layout(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """An attrs class's child field names and static field names; ``None`` for other classes."""
-    return _layout(cls)
+_layout = field_layout  # the private name, until _flat.py uses the public one
 
 
 @attrs.frozen(repr=False)
@@ -122,7 +113,7 @@ class TreeDef(Generic[T]):
     num_leaves: int = attrs.field(eq=False)
 
     def __repr__(self) -> str:
-        return f"TreeDef({_describe(cast('TreeDef[object]', self))})"
+        return f"TreeDef({describe(self)})"
 
     def unflatten(self, leaves: Iterable[object]) -> T:
         """Same as ``tree_unflatten(self, leaves)``."""
@@ -144,7 +135,7 @@ def _flatten_into(tree: object, leaves: list[object]) -> TreeDef[object]:
     if cls is np.ndarray:  # the common case first
         leaves.append(tree)
         return _LEAF_DEF
-    layout = _layout(cls)
+    layout = field_layout(cls)
     if layout is not None:
         names, static = layout
         kids = [_flatten_into(getattr(tree, n), leaves) for n in names]
@@ -228,7 +219,7 @@ def _build(treedef: TreeDef[object], leaves: Iterator[object]) -> object:
     kids = [_build(c, leaves) for c in treedef.children]
     if kind == _ATTRS:
         cls = cast("type", treedef.node_type)
-        names, static = cast("_Layout", _layout(cls))
+        names, static = cast("_Layout", field_layout(cls))
         obj: object = object.__new__(cls)
         for name, value in zip(names, kids, strict=True):
             object.__setattr__(obj, name, _frozen(value))
@@ -260,7 +251,7 @@ def child_paths(treedef: TreeDef[Any]) -> list[str]:
     kind = treedef.kind
     if kind == _ATTRS:
         return ["." + n for n in cast("_Layout",
-                                      _layout(cast("type", treedef.node_type)))[0]]
+                                      field_layout(cast("type", treedef.node_type)))[0]]
     if kind == _NAMEDTUPLE:
         return ["." + n for n in cast("tuple[str, ...]", treedef.node_type._fields)]  # type: ignore[union-attr]
     if kind == _DICT:
@@ -289,35 +280,23 @@ def tree_paths(tree: object) -> list[str]:
     >>> tree_paths({"a": [1, 2], "b": 3})
     ["['a'][0]", "['a'][1]", "['b']"]
     """
-    out: list[str] = []
-    _paths(tree_structure(tree), "", out)
-    return [p.removeprefix(".") for p in out]
+    return leaf_paths(tree_structure(tree))
 
 
 def tree_leaves_with_path(tree: object) -> list[tuple[str, object]]:
     """Pairs ``(path, leaf)`` in leaf order. Same as ``zip(tree_paths(t), tree_leaves(t))``."""
     leaves, treedef = tree_flatten(tree)
-    out: list[str] = []
-    _paths(treedef, "", out)
-    return [(p.removeprefix("."), leaf) for p, leaf in zip(out, leaves, strict=True)]
+    return list(zip(leaf_paths(treedef), leaves, strict=True))
 
 
-def describe(treedef: TreeDef[Any], leaves: Iterable[str] | None = None) -> str:
-    """A one-line picture of a structure, each leaf drawn as ``*`` or as its label in ``leaves``.
-
-    >>> describe(tree_structure({"b": (1, 2), "a": None}), ["x", "y"])
-    "{'a': None, 'b': (x, y)}"
-    """
-    return _describe(treedef, None if leaves is None else iter(leaves))
-
-
-def _describe(treedef: TreeDef[object], labels: Iterator[str] | None = None) -> str:
+def describe(treedef: TreeDef[Any], leaves: Iterator[str] | None = None) -> str:
+    """A one-line picture of a structure, each leaf drawn as ``*`` or as the next of ``leaves``."""
     kind = treedef.kind
     if kind == _LEAF:
-        return "*" if labels is None else next(labels)
+        return "*" if leaves is None else next(leaves)
     if kind == _NONE:
         return "None"
-    kids = [_describe(c, labels) for c in treedef.children]
+    kids = [describe(c, leaves) for c in treedef.children]
     if kind == _TUPLE:
         return "(" + ", ".join(kids) + ("," if len(kids) == 1 else "") + ")"
     if kind == _LIST:
@@ -328,7 +307,7 @@ def _describe(treedef: TreeDef[object], labels: Iterator[str] | None = None) -> 
     names = [s.lstrip(".") for s in child_paths(treedef)]
     parts = [f"{n}={v}" for n, v in zip(names, kids, strict=True)]
     if kind == _ATTRS:
-        static = cast("_Layout", _layout(cls))[1]
+        static = cast("_Layout", field_layout(cls))[1]
         parts += [f"{n}={v!r}" for n, v in zip(static, treedef.aux, strict=True)]
     return f"{cls.__name__}({', '.join(parts)})"
 
@@ -346,14 +325,8 @@ def _node_label(treedef: TreeDef[object]) -> str:
 
 def first_difference(a: TreeDef[Any], b: TreeDef[Any]
                      ) -> tuple[str, TreeDef[object], TreeDef[object]] | None:
-    """Where two structures first differ, depth first: its path and the two nodes there.
-
-    The nodes differ in kind, node type, number of children, dict keys or static field values.
-    ``None`` when the structures are equal.
-
-    >>> first_difference(tree_structure([1, (2, 3)]), tree_structure([1, (2,)]))[0]
-    '[1]'
-    """
+    """Where two structures first differ, depth first: its path and the two nodes there, which
+    differ in kind, node type, number of children, dict keys or static values; else ``None``."""
     return None if a == b else _differing(a, b, "")
 
 
@@ -408,9 +381,7 @@ def tree_map_with_path(f: Callable[..., object], tree: T, *rest: T) -> T:
     {'a': ["['a'][0]", "['a'][1]"]}
     """
     treedef, columns = _flatten_all(tree, rest)
-    paths: list[str] = []
-    _paths(treedef, "", paths)
-    values = [f(p.removeprefix("."), *xs) for p, *xs in zip(paths, *columns, strict=True)]
+    values = [f(p, *xs) for p, *xs in zip(leaf_paths(treedef), *columns, strict=True)]
     return cast("T", _build(treedef, iter(values)))
 
 

@@ -60,7 +60,7 @@ class Record:
 
     def describe(self) -> str:
         """A one-line picture: ``Sequential(layers=(Dense(w=float32[4,3], b=float32[3]),))``."""
-        return describe(self.treedef, [short_label(leaf) for leaf in self.leaves])
+        return describe(self.treedef, (short_label(leaf) for leaf in self.leaves))
 
 
 # --- a tree's record ------------------------------------------------------------------------
