@@ -9,7 +9,6 @@ import math
 import os
 import pickle
 import stat
-import struct
 import sys
 import tempfile
 import zipfile
@@ -38,6 +37,7 @@ from functional_nn.checkpoint import (
 from functional_nn.checkpoint.record import from_json, from_tree, to_treedef
 from functional_nn.layers import mlp
 from functional_nn.tree import leaf_paths
+from tests.conftest import same_bits
 
 
 @attrs.frozen
@@ -95,30 +95,15 @@ class TrainState:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _bits(x: object) -> bytes:
-    if isinstance(x, np.ndarray | np.generic):
-        return np.asarray(x).tobytes()
-    if isinstance(x, complex):
-        return struct.pack("<dd", x.real, x.imag)
-    if isinstance(x, float):
-        return struct.pack("<d", x)
-    return repr(x).encode()
-
-
 def assert_same(loaded: object, tree: object) -> None:
-    """Equal structure, leaves of the same type, dtype and shape, and bit-identical values."""
-    la, ta = fnn.tree_flatten(loaded)
-    lb, tb = fnn.tree_flatten(tree)
-    assert ta == tb
-    for x, y in zip(la, lb, strict=True):
-        assert type(x) is type(y)
+    """Bit-identical (:func:`same_bits`), arrays of the same dtype and shape and read-only."""
+    assert same_bits(loaded, tree)
+    for x, y in zip(fnn.tree_leaves(loaded), fnn.tree_leaves(tree), strict=True):
         if isinstance(x, np.ndarray | np.generic):
             assert isinstance(y, np.ndarray | np.generic)
             assert (x.dtype.str, x.shape) == (y.dtype.str, y.shape)
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
         if isinstance(x, np.ndarray):
             assert not x.flags.writeable
-        assert _bits(x) == _bits(y)
 
 
 def checkpoint_in(directory: Path, tree: object, name: str = "model.npz") -> Path:

@@ -16,7 +16,7 @@ import pytest
 import functional_nn as fnn
 from functional_nn import checkpoint
 from functional_nn.data.registry import FILE_NAMES
-from tests.test_cli import DATA, needs_data, run_cli
+from tests.conftest import DATA, needs_data, run_cli
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import DATA, QUICK, needs_data, ok, run_cli
+from tests.conftest import DATA, QUICK, needs_data, ok, run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL = ["accuracy.png", "confusion.png", "loss.png", "misclassified.png", "weights.png"]

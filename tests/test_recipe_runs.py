@@ -27,6 +27,7 @@ from functional_nn.recipes import (
     epoch_stream,
     train,
 )
+from tests.conftest import same_bits
 
 
 @given(st.builds(Recipe, hidden=st.lists(st.integers(1, 64), max_size=3),
@@ -75,9 +76,7 @@ def test_runs_are_deterministic_and_learn(name: str) -> None:
                     schedule="cosine", batch_size=16, epochs=4, seed=1, clip=5.0)
     a, b = (train(recipe, x, y, x, y, classes=5) for _ in range(2))
     assert [r.test_accuracy for r in a.history] == [r.test_accuracy for r in b.history]
-    for la, lb in zip(fnn.array_leaves(a.state.params), fnn.array_leaves(b.state.params),
-                      strict=True):
-        assert la.tobytes() == lb.tobytes()
+    assert same_bits(a.state.params, b.state.params)
     assert a.state.step == 4 * 19
     assert a.test_accuracy > 0.7
 
@@ -111,8 +110,7 @@ def test_the_epoch_stream_is_the_fold_of_fit_iter_cut_into_epochs() -> None:
     start = fnn.TrainState(params, optimizer.init(params), 0)
     expected = fnn.fit(fnn.train_step(optimizer), start,
                        fnn.epochs(x, y, batch_size=16, seed=2, count=2))
-    for a, b in zip(fnn.tree_leaves(epochs[-1].state), fnn.tree_leaves(expected), strict=True):
-        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    assert same_bits(epochs[-1].state, expected)
     untimed = [attrs.evolve(r, seconds=0.0) for r in train(recipe, x, y, x, y, classes=4).history]
     assert untimed == [attrs.evolve(e.record, seconds=0.0) for e in epochs]
 

@@ -7,7 +7,6 @@ import argparse
 import csv
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ pytest.importorskip("distributed")
 import distributed
 
 from functional_nn.distributed import QUIET_SCHEDULER, worker_environment
+from tests.conftest import DATA
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:distributed")
 
@@ -50,7 +50,7 @@ def scheduler() -> Iterator[str]:
 def has_mnist() -> bool:
     """Whether ``FUNCTIONAL_NN_DATA`` holds MNIST."""
     try:
-        return bool(os.environ.get("FUNCTIONAL_NN_DATA")) and load_dataset(
+        return bool(DATA) and load_dataset(
             "mnist", download=False) is not None
     except DatasetError:
         return False
