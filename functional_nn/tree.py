@@ -3,7 +3,9 @@
 A pytree is a leaf or a node. Nodes are attrs classes (their fields, in definition order, are
 the children; a field marked ``static`` is part of the structure instead), tuples, named tuples,
 lists, dicts (children in sorted key order) and ``None`` (a node with no children). Everything
-else, numpy arrays and Python scalars in particular, is a leaf.
+else, numpy arrays and Python scalars in particular, is a leaf. A :class:`TreeDef` is the one
+model of a tree's structure in the library; :func:`describe`, :func:`leaf_paths` and
+:func:`first_difference` read it for messages, and checkpoints record it.
 
 Rebuilding an attrs node from leaves (:func:`tree_unflatten`, :func:`tree_map`) sets its fields
 directly, as equinox does, without running ``__init__``: a tree of booleans shaped like the
