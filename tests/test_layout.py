@@ -1,4 +1,5 @@
-"""The package's layout: no import cycles (function-level imports count), small modules.
+"""The package's layout: no import cycles (function-level imports count), the dependency
+directions of the README, and small modules that say what they hold.
 
 Imports are read from the source with ``ast`` (nothing is imported), so an import inside a
 function, one under ``if TYPE_CHECKING:`` and one that only runs when an extra is installed
@@ -98,6 +99,33 @@ def test_the_cycle_check_sees_function_level_and_relative_imports(tmp_path: Path
     assert cycle(graph(package)) == ["pkg.a", "pkg.sub.b", "pkg.a"]
     (package / "sub" / "b.py").write_text("import pkg\nfrom pkg import sub\n")
     assert cycle(graph(package)) is None
+
+
+def _outside(edges: dict[str, set[str]], part: str) -> set[str]:
+    """What the modules of ``functional_nn.<part>`` import from the rest of the package."""
+    inside = f"functional_nn.{part}"
+    return {target for name, targets in edges.items()
+            if name == inside or name.startswith(inside + ".") for target in targets
+            if not (target == inside or target.startswith(inside + "."))}
+
+
+LOW_LEVEL = {"functional_nn._array", "functional_nn._atomic", "functional_nn._validators"}
+MODEL = {"functional_nn.model", "functional_nn.layers", "functional_nn.rules",
+         "functional_nn.losses", "functional_nn.train", "functional_nn.recipes"}
+
+
+def test_the_dependency_directions() -> None:
+    edges = graph(PACKAGE)
+    assert _outside(edges, "tree") <= LOW_LEVEL  # generic: knows no layer, model or optimizer
+    assert _outside(edges, "data") <= LOW_LEVEL  # files into arrays, knowing no model
+    assert not _outside(edges, "optim") & MODEL  # an optimizer works on any parameter tree
+    assert not _outside(edges, "checkpoint") & (MODEL | {"functional_nn.optim"})
+    for part in ("_array", "_atomic", "_validators"):
+        assert not _outside(edges, part)
+    users_of_cli = {name for name, targets in edges.items()
+                    if any(t.startswith("functional_nn.cli") for t in targets)}
+    assert {n for n in users_of_cli if not n.startswith("functional_nn.cli")} == {
+        "functional_nn.__main__"}  # nothing in the library imports the command line
 
 
 @pytest.mark.parametrize("name", sorted(modules(PACKAGE)))
