@@ -68,10 +68,15 @@ class Exact:
     """A value read from a record, equal to another when their JSON is; shown as the value."""
 
     __slots__ = ("json", "value")
+    value: object
+    json: str
 
     def __init__(self, encoded: object) -> None:
-        self.value = decode_value(encoded)
-        self.json = json.dumps(encoded, sort_keys=True)
+        object.__setattr__(self, "value", decode_value(encoded))
+        object.__setattr__(self, "json", json.dumps(encoded, sort_keys=True))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"an Exact is immutable: cannot set {name}")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Exact) and self.json == other.json
