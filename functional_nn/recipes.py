@@ -1,16 +1,19 @@
-"""Training recipes: a whole training run described as data, and the pure function that runs it.
+"""Training recipes: a whole training run described as data, and the one stream that runs it.
 
 A :class:`Recipe` names an architecture, an optimizer, a schedule, a batch size, a number of
-epochs and a seed. :func:`train` runs one on arrays and returns a :class:`RunResult`; the CLI's
-``train`` and ``sweep`` and the benchmarks all build on it, so a recipe gives the same result
-wherever it runs.
+epochs and a seed. :func:`epoch_stream` runs one on arrays as a lazy stream of epochs, each
+with its :class:`EpochRecord`; :func:`train` consumes it whole into a :class:`RunResult`. The
+CLI's ``train`` watches the stream, sweeps and the benchmarks call :func:`train`, so a recipe
+gives the same result wherever it runs.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -18,6 +21,16 @@ import numpy as np
 import numpy.typing as npt
 
 from . import optim
+from ._validators import (
+    as_attrs_validator,
+    non_negative,
+    non_negative_int,
+    one_of,
+    positive,
+    positive_int,
+    real,
+    sizes,
+)
 from .layers import ACTIVATIONS, Sequential, mlp
 from .metrics import evaluate
 from .train import TrainState, epochs, fit_iter, steps_per_epoch, train_step
@@ -26,12 +39,15 @@ __all__ = [
     "OPTIMIZERS",
     "RECIPES",
     "SCHEDULES",
+    "Epoch",
     "EpochRecord",
     "Recipe",
     "RunResult",
+    "Watch",
     "build_optimizer",
     "build_params",
-    "epoch_states",
+    "epoch_plan",
+    "epoch_stream",
     "train",
 ]
 
@@ -39,38 +55,17 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "exponential", "warmup-cosine")
 
 
-def _sizes(value: object) -> tuple[int, ...]:
-    sizes = tuple(value) if isinstance(value, list | tuple) else value
-    if not isinstance(sizes, tuple) or not all(
-            isinstance(s, int | np.integer) and not isinstance(s, bool) for s in sizes):
-        raise ValueError(f"hidden sizes must be integers, got {value!r}")
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"hidden sizes must be positive, got {value!r}")
-    return tuple(int(s) for s in sizes)
-
-
 def _one_of(choices: tuple[str, ...]) -> Callable[[object, attrs.Attribute[str], str], None]:
-    def check(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-        if value not in choices:
-            raise ValueError(f"unknown {attribute.name} {value!r}; "
-                             f"choose from {', '.join(choices)}")
-    return check
+    return as_attrs_validator(functools.partial(one_of, choices=choices))
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not value > 0 or not math.isfinite(value):
-        raise ValueError(f"{attribute.name.replace('_', ' ')} must be positive, got {value!r}")
+def _hidden(value: object) -> tuple[int, ...]:
+    return sizes("hidden sizes", value)
 
 
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{attribute.name.replace('_', ' ')} must be a positive integer, "
-                         f"got {value!r}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0 or not math.isfinite(value):
-        raise ValueError(f"{attribute.name.replace('_', ' ')} must be >= 0, got {value!r}")
+_positive = as_attrs_validator(positive)
+_positive_int = as_attrs_validator(positive_int)
+_non_negative = as_attrs_validator(non_negative)
 
 
 @attrs.frozen(kw_only=True)
@@ -83,7 +78,7 @@ class Recipe:
     decoupled decay, or L2 added to the gradient for the others) are off at 0.
     """
 
-    hidden: tuple[int, ...] = attrs.field(default=(16, 16), converter=_sizes)
+    hidden: tuple[int, ...] = attrs.field(default=(16, 16), converter=_hidden)
     activation: str = attrs.field(default="relu", validator=_one_of(tuple(ACTIVATIONS)))
     optimizer: str = attrs.field(default="adam", validator=_one_of(OPTIMIZERS))
     learning_rate: float = attrs.field(default=1e-3, converter=float, validator=_positive)
@@ -91,7 +86,7 @@ class Recipe:
     warmup_epochs: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
     batch_size: int = attrs.field(default=32, validator=_positive_int)
     epochs: int = attrs.field(default=5, validator=_positive_int)
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=as_attrs_validator(non_negative_int))
     weight_decay: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
     clip: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
 
@@ -154,13 +149,45 @@ def build_params(recipe: Recipe, in_features: int, classes: int,
 
 @attrs.frozen
 class EpochRecord:
-    """What one epoch did: mean training loss, test loss and accuracy, training seconds."""
+    """What one epoch of a run did: the one history record of recipes, the CLI and sweeps.
+
+    ``steps`` is the epoch's number of steps (fewer than a whole epoch when a run stops at a
+    step limit), ``step`` the run's count after it; ``train_loss`` is the mean of its batches'
+    losses, each measured before its update; ``seconds`` is training time only (the evaluation
+    on the test set after the epoch is not counted).
+    """
 
     epoch: int
+    steps: int
+    step: int
     train_loss: float
     test_loss: float
     test_accuracy: float
     seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        """JSON values: NaN and infinities become ``None``, seconds are rounded to ms."""
+        out = {k: v if not isinstance(v, float) or math.isfinite(v) else None
+               for k, v in attrs.asdict(self).items()}
+        return {**out, "seconds": round(self.seconds, 3)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object]) -> EpochRecord:
+        """The record :meth:`to_json` wrote; ``KeyError``, ``TypeError`` or ``ValueError`` else.
+
+        Metrics files written before there was one record type say ``loss`` for ``train_loss``.
+        """
+        fields = {**obj, "train_loss": obj["train_loss"] if "train_loss" in obj else obj["loss"]}
+
+        def number(name: str) -> float:
+            value = fields[name]
+            return math.nan if value is None else real(name, value)
+
+        return cls(epoch=positive_int("epoch", fields["epoch"]),
+                   steps=non_negative_int("steps", fields["steps"]),
+                   step=non_negative_int("step", fields["step"]),
+                   train_loss=number("train_loss"), test_loss=number("test_loss"),
+                   test_accuracy=number("test_accuracy"), seconds=number("seconds"))
 
 
 @attrs.frozen
@@ -177,39 +204,85 @@ class RunResult:
 
 
 Arrays = npt.NDArray[np.generic]
-
-
 State = TrainState[Sequential, Any]
 
+Watch = Callable[[Iterator[State], int, int], Iterator[State]]
+"""Sees an epoch's lazy stream of states, with the epoch's index and number of steps, and yields
+every state on (through a progress bar, say)."""
 
-def epoch_states(recipe: Recipe, x: Arrays, y: Arrays, state: State,
-                 optimizer: optim.Optimizer[Any], epoch: int) -> Iterator[State]:
-    """The lazy stream of states of one epoch of ``recipe`` from ``state`` (itself excluded)."""
-    stream = epochs(x, y, batch_size=recipe.batch_size, seed=recipe.seed, count=epoch + 1,
-                    start_step=state.step)
-    states = fit_iter(train_step(optimizer), state, stream)
-    next(states)  # the starting state itself
+
+@attrs.frozen(eq=False)
+class Epoch:
+    """One finished epoch of a run: the state after it, its record, and each step's loss."""
+
+    state: State
+    record: EpochRecord
+    losses: npt.NDArray[np.float64]
+
+
+def epoch_plan(per_epoch: int, epoch_count: int, max_steps: int | None = None) -> list[int]:
+    """The number of steps of each epoch of a run, the last one cut short by ``max_steps``.
+
+    >>> epoch_plan(10, 3), epoch_plan(10, 3, max_steps=15), epoch_plan(0, 3)
+    ([10, 10, 10], [10, 5], [])
+    """
+    total = per_epoch * epoch_count
+    if max_steps is not None:
+        total = min(total, max_steps)
+    return [min(per_epoch, total - start) for start in range(0, total, per_epoch or 1)]
+
+
+def _unwatched(states: Iterator[State], epoch: int, steps: int) -> Iterator[State]:
     return states
+
+
+def epoch_stream(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: Arrays, *,
+                 classes: int = 10, params: Sequential | None = None,
+                 max_steps: int | None = None, watch: Watch | None = None) -> Iterator[Epoch]:
+    """The lazy stream of a run's epochs, each evaluated on the test set when it ends.
+
+    One :func:`~functional_nn.fit_iter` stream of states over all the run's batches, cut into
+    epochs: the recipe's step folded over :func:`~functional_nn.epochs`, from ``params`` (by
+    default the recipe's own, :func:`build_params`), stopping after ``max_steps`` steps if
+    given. ``watch`` sees each epoch's states as they are made. Deterministic: the same
+    recipe and data give bit-identical states. Raises ``ValueError`` at once when ``x`` is
+    empty.
+    """
+    per_epoch = steps_per_epoch(len(x), recipe.batch_size)
+    plan = epoch_plan(per_epoch, recipe.epochs, max_steps)
+    if not plan:
+        raise ValueError("no training samples: x is empty")
+    optimizer = build_optimizer(recipe, per_epoch)
+    if params is None:
+        params = build_params(recipe, math.prod(x.shape[1:]), classes)
+    stream = epochs(x, y, batch_size=recipe.batch_size, seed=recipe.seed, count=len(plan))
+    states = fit_iter(train_step(optimizer), TrainState(params, optimizer.init(params), 0),
+                      stream)
+    next(states)  # the starting state itself
+    return _cut(states, plan, test_x, test_y, classes, watch or _unwatched)
+
+
+def _cut(states: Iterator[State], plan: list[int], test_x: Arrays, test_y: Arrays,
+         classes: int, watch: Watch) -> Iterator[Epoch]:
+    """``states`` cut into the epochs of ``plan``, each evaluated when it ends."""
+    for epoch, n in enumerate(plan):
+        started, losses, done = time.perf_counter(), np.empty(n), 0
+        for done, state in enumerate(watch(itertools.islice(states, n), epoch, n), 1):
+            losses[done - 1] = state.loss
+        if done != n:
+            raise RuntimeError(f"watch yielded {done} of epoch {epoch + 1}'s {n} states")
+        seconds = time.perf_counter() - started
+        result = evaluate(state.params, test_x, test_y, classes=classes)
+        record = EpochRecord(epoch + 1, n, state.step, float(losses.mean()), result.loss,
+                             result.accuracy, seconds)
+        yield Epoch(state, record, losses)
 
 
 def train(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: Arrays,
           *, classes: int = 10) -> RunResult:
-    """Run ``recipe`` on ``(x, y)``, evaluating on the test set after every epoch.
+    """Run ``recipe`` on ``(x, y)``: :func:`epoch_stream` to its end.
 
     Deterministic: the same recipe and data give bit-identical parameters.
     """
-    per_epoch = steps_per_epoch(len(x), recipe.batch_size)
-    optimizer = build_optimizer(recipe, per_epoch)
-    params = build_params(recipe, int(np.prod(x.shape[1:])), classes)
-    state: TrainState[Sequential, Any] = TrainState(params, optimizer.init(params), 0)
-    history: list[EpochRecord] = []
-    for epoch in range(recipe.epochs):
-        start, losses = time.perf_counter(), []
-        for new in epoch_states(recipe, x, y, state, optimizer, epoch):
-            losses.append(new.loss)
-            state = new
-        seconds = time.perf_counter() - start
-        result = evaluate(state.params, test_x, test_y, classes=classes)
-        history.append(EpochRecord(epoch + 1, float(np.mean(losses)), result.loss,
-                                   result.accuracy, seconds))
-    return RunResult(recipe, state, tuple(history))
+    done = list(epoch_stream(recipe, x, y, test_x, test_y, classes=classes))
+    return RunResult(recipe, done[-1].state, tuple(epoch.record for epoch in done))

@@ -3,7 +3,9 @@
 A pytree is a leaf or a node. Nodes are attrs classes (their fields, in definition order, are
 the children; a field marked ``static`` is part of the structure instead), tuples, named tuples,
 lists, dicts (children in sorted key order) and ``None`` (a node with no children). Everything
-else, numpy arrays and Python scalars in particular, is a leaf.
+else, numpy arrays and Python scalars in particular, is a leaf. A :class:`TreeDef` is the one
+model of a tree's structure in the library; :func:`describe`, :func:`leaf_paths` and
+:func:`first_difference` read it for messages, and checkpoints record it.
 
 Rebuilding an attrs node from leaves (:func:`tree_unflatten`, :func:`tree_map`) sets its fields
 directly, as equinox does, without running ``__init__``: a tree of booleans shaped like the
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 import numpy as np
@@ -27,7 +29,12 @@ __all__ = [
     "TreeDef",
     "TreeStructureError",
     "array_leaves",
+    "child_paths",
+    "describe",
+    "field_layout",
+    "first_difference",
     "is_static",
+    "leaf_paths",
     "static_field",
     "tree_flatten",
     "tree_leaves",
@@ -45,8 +52,11 @@ S = TypeVar("S")
 
 STATIC = "functional_nn.static"
 
-# Node kinds in a TreeDef.
-_LEAF, _NONE, _TUPLE, _NAMEDTUPLE, _LIST, _DICT, _ATTRS = range(7)
+# Node kinds in a TreeDef (a TreeDef's ``kind``).
+LEAF, NONE, TUPLE, NAMEDTUPLE, LIST, DICT, ATTRS = range(7)
+# The private names, until _flat.py uses the public ones:
+_LEAF, _NONE, _TUPLE, _NAMEDTUPLE = LEAF, NONE, TUPLE, NAMEDTUPLE
+_LIST, _DICT, _ATTRS = LIST, DICT, ATTRS
 
 
 class TreeStructureError(ValueError):
@@ -72,8 +82,8 @@ _Layout = tuple[tuple[str, ...], tuple[str, ...]]
 _LAYOUTS: dict[type, _Layout | None] = {}  # a cache of class facts: per-call lookups are slow
 
 
-def _layout(cls: type) -> _Layout | None:
-    """The (child, static) field names of an attrs class, looked up once per class."""
+def field_layout(cls: type) -> _Layout | None:
+    """The (child, static) field names of an attrs class, looked up once per class; else None."""
     try:
         return _LAYOUTS[cls]
     except KeyError:
@@ -85,6 +95,9 @@ def _layout(cls: type) -> _Layout | None:
                   tuple(f.name for f in fields if is_static(f)))
     _LAYOUTS[cls] = layout
     return layout
+
+
+_layout = field_layout  # the private name, until _flat.py uses the public one
 
 
 @attrs.frozen(repr=False)
@@ -102,7 +115,7 @@ class TreeDef(Generic[T]):
     num_leaves: int = attrs.field(eq=False)
 
     def __repr__(self) -> str:
-        return f"TreeDef({_describe(cast('TreeDef[object]', self))})"
+        return f"TreeDef({describe(self)})"
 
     def unflatten(self, leaves: Iterable[object]) -> T:
         """Same as ``tree_unflatten(self, leaves)``."""
@@ -124,7 +137,7 @@ def _flatten_into(tree: object, leaves: list[object]) -> TreeDef[object]:
     if cls is np.ndarray:  # the common case first
         leaves.append(tree)
         return _LEAF_DEF
-    layout = _layout(cls)
+    layout = field_layout(cls)
     if layout is not None:
         names, static = layout
         kids = [_flatten_into(getattr(tree, n), leaves) for n in names]
@@ -208,7 +221,7 @@ def _build(treedef: TreeDef[object], leaves: Iterator[object]) -> object:
     kids = [_build(c, leaves) for c in treedef.children]
     if kind == _ATTRS:
         cls = cast("type", treedef.node_type)
-        names, static = cast("_Layout", _layout(cls))
+        names, static = cast("_Layout", field_layout(cls))
         obj: object = object.__new__(cls)
         for name, value in zip(names, kids, strict=True):
             object.__setattr__(obj, name, _frozen(value))
@@ -235,12 +248,12 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[object]) -> T:
     return cast("T", _build(cast("TreeDef[object]", treedef), iter(leaves)))
 
 
-def _child_paths(treedef: TreeDef[object]) -> list[str]:
+def child_paths(treedef: TreeDef[Any]) -> list[str]:
     """The path suffix of each child of a node: ``.w``, ``[2]`` or ``['key']``."""
     kind = treedef.kind
     if kind == _ATTRS:
         return ["." + n for n in cast("_Layout",
-                                      _layout(cast("type", treedef.node_type)))[0]]
+                                      field_layout(cast("type", treedef.node_type)))[0]]
     if kind == _NAMEDTUPLE:
         return ["." + n for n in cast("tuple[str, ...]", treedef.node_type._fields)]  # type: ignore[union-attr]
     if kind == _DICT:
@@ -252,8 +265,15 @@ def _paths(treedef: TreeDef[object], prefix: str, out: list[str]) -> None:
     if treedef.kind == _LEAF:
         out.append(prefix)
         return
-    for suffix, child in zip(_child_paths(treedef), treedef.children, strict=True):
+    for suffix, child in zip(child_paths(treedef), treedef.children, strict=True):
         _paths(child, prefix + suffix, out)
+
+
+def leaf_paths(treedef: TreeDef[Any]) -> list[str]:
+    """The path of each leaf of a structure, as :func:`tree_paths` gives them for a tree."""
+    out: list[str] = []
+    _paths(treedef, "", out)
+    return [p.removeprefix(".") for p in out]
 
 
 def tree_paths(tree: object) -> list[str]:
@@ -262,26 +282,23 @@ def tree_paths(tree: object) -> list[str]:
     >>> tree_paths({"a": [1, 2], "b": 3})
     ["['a'][0]", "['a'][1]", "['b']"]
     """
-    out: list[str] = []
-    _paths(tree_structure(tree), "", out)
-    return [p.removeprefix(".") for p in out]
+    return leaf_paths(tree_structure(tree))
 
 
 def tree_leaves_with_path(tree: object) -> list[tuple[str, object]]:
     """Pairs ``(path, leaf)`` in leaf order. Same as ``zip(tree_paths(t), tree_leaves(t))``."""
     leaves, treedef = tree_flatten(tree)
-    out: list[str] = []
-    _paths(treedef, "", out)
-    return [(p.removeprefix("."), leaf) for p, leaf in zip(out, leaves, strict=True)]
+    return list(zip(leaf_paths(treedef), leaves, strict=True))
 
 
-def _describe(treedef: TreeDef[object]) -> str:
+def describe(treedef: TreeDef[Any], leaves: Iterator[str] | None = None) -> str:
+    """A one-line picture of a structure, each leaf drawn as ``*`` or as the next of ``leaves``."""
     kind = treedef.kind
     if kind == _LEAF:
-        return "*"
+        return "*" if leaves is None else next(leaves)
     if kind == _NONE:
         return "None"
-    kids = [_describe(c) for c in treedef.children]
+    kids = [describe(c, leaves) for c in treedef.children]
     if kind == _TUPLE:
         return "(" + ", ".join(kids) + ("," if len(kids) == 1 else "") + ")"
     if kind == _LIST:
@@ -289,10 +306,10 @@ def _describe(treedef: TreeDef[object]) -> str:
     if kind == _DICT:
         return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(treedef.aux, kids, strict=True)) + "}"
     cls = cast("type", treedef.node_type)
-    names = [s.lstrip(".") for s in _child_paths(treedef)]
+    names = [s.lstrip(".") for s in child_paths(treedef)]
     parts = [f"{n}={v}" for n, v in zip(names, kids, strict=True)]
     if kind == _ATTRS:
-        static = cast("_Layout", _layout(cls))[1]
+        static = cast("_Layout", field_layout(cls))[1]
         parts += [f"{n}={v!r}" for n, v in zip(static, treedef.aux, strict=True)]
     return f"{cls.__name__}({', '.join(parts)})"
 
@@ -308,17 +325,30 @@ def _node_label(treedef: TreeDef[object]) -> str:
     return f"{name} of {len(treedef.children)}" if treedef.children else name
 
 
+def first_difference(a: TreeDef[Any], b: TreeDef[Any]
+                     ) -> tuple[str, TreeDef[object], TreeDef[object]] | None:
+    """Where two structures first differ, depth first: its path and the two nodes there, which
+    differ in kind, node type, number of children, dict keys or static values; else ``None``."""
+    return None if a == b else _differing(a, b, "")
+
+
+def _differing(a: TreeDef[object], b: TreeDef[object],
+               path: str) -> tuple[str, TreeDef[object], TreeDef[object]]:
+    same_node = (a.kind, a.node_type, len(a.children)) == (b.kind, b.node_type, len(b.children))
+    if same_node and a.aux == b.aux:
+        for suffix, ca, cb in zip(child_paths(a), a.children, b.children, strict=True):
+            if ca != cb:
+                return _differing(ca, cb, path + suffix)
+    return path.removeprefix("."), a, b
+
+
 def _first_difference(a: TreeDef[object], b: TreeDef[object], path: str) -> str:
     """The path and description of the first place where two structures differ."""
+    where, a, b = _differing(a, b, path)
     same_node = (a.kind, a.node_type, len(a.children)) == (b.kind, b.node_type, len(b.children))
-    if not same_node or (a.kind == _DICT and a.aux != b.aux):
-        return f"at {path.removeprefix('.') or '<root>'}: {_node_label(a)} vs {_node_label(b)}"
-    if a.aux != b.aux:
-        return f"at {path.removeprefix('.') or '<root>'}: static fields {a.aux!r} vs {b.aux!r}"
-    for suffix, ca, cb in zip(_child_paths(a), a.children, b.children, strict=True):
-        if ca != cb:
-            return _first_difference(ca, cb, path + suffix)
-    return f"at {path.removeprefix('.') or '<root>'}"  # unreachable for unequal inputs
+    if not same_node or a.kind == _DICT:
+        return f"at {where or '<root>'}: {_node_label(a)} vs {_node_label(b)}"
+    return f"at {where or '<root>'}: static fields {a.aux!r} vs {b.aux!r}"
 
 
 def _flatten_all(tree: object,
@@ -353,9 +383,7 @@ def tree_map_with_path(f: Callable[..., object], tree: T, *rest: T) -> T:
     {'a': ["['a'][0]", "['a'][1]"]}
     """
     treedef, columns = _flatten_all(tree, rest)
-    paths: list[str] = []
-    _paths(treedef, "", paths)
-    values = [f(p.removeprefix("."), *xs) for p, *xs in zip(paths, *columns, strict=True)]
+    values = [f(p, *xs) for p, *xs in zip(leaf_paths(treedef), *columns, strict=True)]
     return cast("T", _build(treedef, iter(values)))
 
 

@@ -9,7 +9,6 @@ import math
 import os
 import pickle
 import stat
-import struct
 import sys
 import tempfile
 import zipfile
@@ -35,7 +34,10 @@ from functional_nn.checkpoint import (
     read_info,
     save,
 )
+from functional_nn.checkpoint.record import from_json, from_tree, to_treedef
 from functional_nn.layers import mlp
+from functional_nn.tree import leaf_paths
+from tests.conftest import same_bits
 
 
 @attrs.frozen
@@ -93,30 +95,15 @@ class TrainState:
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _bits(x: object) -> bytes:
-    if isinstance(x, np.ndarray | np.generic):
-        return np.asarray(x).tobytes()
-    if isinstance(x, complex):
-        return struct.pack("<dd", x.real, x.imag)
-    if isinstance(x, float):
-        return struct.pack("<d", x)
-    return repr(x).encode()
-
-
 def assert_same(loaded: object, tree: object) -> None:
-    """Equal structure, leaves of the same type, dtype and shape, and bit-identical values."""
-    la, ta = fnn.tree_flatten(loaded)
-    lb, tb = fnn.tree_flatten(tree)
-    assert ta == tb
-    for x, y in zip(la, lb, strict=True):
-        assert type(x) is type(y)
+    """Bit-identical (:func:`same_bits`), arrays of the same dtype and shape and read-only."""
+    assert same_bits(loaded, tree)
+    for x, y in zip(fnn.tree_leaves(loaded), fnn.tree_leaves(tree), strict=True):
         if isinstance(x, np.ndarray | np.generic):
             assert isinstance(y, np.ndarray | np.generic)
             assert (x.dtype.str, x.shape) == (y.dtype.str, y.shape)
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind in "fc")
         if isinstance(x, np.ndarray):
             assert not x.flags.writeable
-        assert _bits(x) == _bits(y)
 
 
 def checkpoint_in(directory: Path, tree: object, name: str = "model.npz") -> Path:
@@ -468,6 +455,7 @@ def test_never_imports_a_module_named_by_the_file(tmp_path: Path,
     try:
         expect_error(path, f"class {name}:Thing is defined in module {name}, which is not "
                      f"imported; import {name} before loading")
+        assert read_info(path).structure == "{'t': Thing(x=float64[2])}"
         assert name not in sys.modules
         assert not hasattr(builtins, "fnn_checkpoint_canary_imported")
         module = importlib.import_module(name)
@@ -501,6 +489,8 @@ def test_local_classes_need_like(tmp_path: Path) -> None:
     (lambda node: node.update({"class": "functional_nn.nonexistent:X"}),
      "functional_nn has no module functional_nn.nonexistent"),
     (lambda node: node.update({"class": "os; rm -rf:X"}), "malformed class name"),
+    (lambda node: node.update(fields=["x=__import__('os')", "right"]), "malformed field names"),
+    (lambda node: node.update(fields=["left", "left"]), "malformed field names"),
 ])
 def test_changed_or_bogus_classes(tmp_path: Path, edit: Callable[[dict[str, object]], None],
                                   fragment: str) -> None:
@@ -513,6 +503,17 @@ def test_changed_or_bogus_classes(tmp_path: Path, edit: Callable[[dict[str, obje
 
     rewrite(path, edit_tree)
     expect_error(path, fragment)
+
+
+def test_the_record_is_the_trees_treedef_with_classes_named_not_looked_up() -> None:
+    net = mlp([3, 4, 2], seed=0)
+    record = from_json(from_tree(net)[0])
+    assert isinstance(record.treedef, fnn.TreeDef)
+    assert record.treedef == from_json(from_tree(mlp([5, 7, 2], seed=1))[0]).treedef
+    assert record.treedef != fnn.tree_structure(net)  # stand-ins, until looked up
+    assert to_treedef(record) == fnn.tree_structure(net)
+    assert leaf_paths(record.treedef) == fnn.tree_paths(net)
+    assert [leaf.key for leaf in record.leaves] == fnn.tree_paths(net)
 
 
 # --- bad files ------------------------------------------------------------------------------

@@ -22,40 +22,12 @@ import pytest
 
 import functional_nn as fnn
 from functional_nn import checkpoint
-from functional_nn.cli.config import RECIPES, RunConfig, hidden_sizes, resolve
+from functional_nn.cli.config import RunConfig, resolve
 from functional_nn.cli.main import COMMANDS, build_parser
+from functional_nn.cli.options import hidden_sizes
 from functional_nn.data import flatten_images, load_dataset
-from functional_nn.recipes import Recipe, build_optimizer, build_params, epoch_states
-
-DATA = os.environ.get("FUNCTIONAL_NN_DATA")
-needs_data = pytest.mark.skipif(
-    not DATA, reason="FUNCTIONAL_NN_DATA is not set: it must name a folder holding mnist/ "
-                     "for the CLI tests on real MNIST")
-QUICK = ("--max-steps", "300", "--epochs", "1")
-
-
-def run_cli(*args: str, cwd: Path, timeout: float = 120,
-            exe: tuple[str, ...] = (sys.executable, "-m", "functional_nn"),
-            ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a fresh process, as a user would; returns the finished process."""
-    env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}
-    return subprocess.run([*exe, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    """Assert the command succeeded, showing its stderr otherwise."""
-    assert result.returncode == 0, result.stderr
-    return result
-
-
-def one_json(stdout: str) -> dict[str, Any]:
-    """Exactly one JSON object and nothing else on stdout."""
-    assert stdout.endswith("\n"), stdout
-    assert stdout.count("\n") == 1, stdout
-    obj = json.loads(stdout)
-    assert isinstance(obj, dict)
-    return obj
+from functional_nn.recipes import RECIPES, Recipe, build_optimizer, build_params
+from tests.conftest import DATA, QUICK, needs_data, ok, one_json, run_cli, same_bits
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +83,7 @@ def test_metrics_json_records_epochs_configuration_and_result(
     assert epoch["epoch"] == 1
     assert epoch["steps"] == 300
     assert epoch["step"] == 300
-    assert 0 < epoch["loss"] < 2.5
+    assert 0 < epoch["train_loss"] < 2.5
     assert epoch["seconds"] > 0
     assert epoch["test_accuracy"] == metrics["test_accuracy"]
     assert metrics["config"] == RunConfig(recipe=Recipe(epochs=1), max_steps=300).to_json()
@@ -316,9 +288,8 @@ def test_the_checkpoint_is_the_librarys_own_fold_to_the_bit(
     optimizer = build_optimizer(recipe, 1875)
     params = build_params(recipe, 784, 10)
     state = fnn.TrainState(params, optimizer.init(params), 0)
-    *_, expected = itertools.islice(
-        epoch_states(recipe, x, data.train_y, state, optimizer, 0), 300)
+    batches = fnn.batches(x, data.train_y, batch_size=32, seed=0, epoch=0)
+    expected = fnn.fit(fnn.train_step(optimizer), state, itertools.islice(batches, 300))
     saved = checkpoint.load(folder / "model.npz", like=expected)
     assert saved.step == expected.step == 300
-    for a, b in zip(fnn.tree_leaves(saved), fnn.tree_leaves(expected), strict=True):
-        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    assert same_bits(saved, expected)

@@ -16,7 +16,7 @@ import pytest
 import functional_nn as fnn
 from functional_nn import checkpoint
 from functional_nn.data.registry import FILE_NAMES
-from tests.test_cli import DATA, needs_data, run_cli
+from tests.conftest import DATA, needs_data, run_cli
 
 
 @pytest.fixture
@@ -42,12 +42,12 @@ BAD_OPTIONS = [
     (["--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
     (["--epochs", "-3"], "argument --epochs: must be a positive integer"),
     (["--epochs", "1.5"], "argument --epochs: expected a positive integer, got '1.5'"),
-    (["--hidden", "16,0"], "argument --hidden: a hidden layer needs at least one unit"),
+    (["--hidden", "16,0"], "argument --hidden: hidden layer sizes must be positive integers"),
     (["--hidden", "16,x"], "argument --hidden: expected comma-separated positive integers"),
     (["--optimizer", "adagrad"], "argument --optimizer: invalid choice: 'adagrad'"),
     (["--batch-size", "0"], "argument --batch-size: must be a positive integer, got 0"),
-    (["--lr", "-0.1"], "argument --lr: must be a positive number, got -0.1"),
-    (["--lr", "inf"], "argument --lr: must be a positive number"),
+    (["--lr", "-0.1"], "argument --lr: must be positive and finite, got -0.1"),
+    (["--lr", "inf"], "argument --lr: must be positive and finite, got inf"),
     (["--schedule", "linear"], "argument --schedule: invalid choice"),
     (["--recipe", "fast-as-light"], "argument --recipe: invalid choice"),
     (["--dataset", "cifar"], "argument --dataset: invalid choice"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 from pathlib import Path
 
 import attrs
@@ -34,6 +33,7 @@ from functional_nn.data import (
 )
 from functional_nn.data.idx import encode_idx
 from functional_nn.data.registry import FILE_NAMES
+from tests.conftest import needs_data
 
 
 def fake_files(n_train: int = 5, n_test: int = 3, seed: int = 0) -> dict[str, bytes]:
@@ -238,10 +238,7 @@ def test_one_hot_rejects_bad_labels(labels: npt.NDArray[np.integer], message: st
         one_hot(labels)
 
 
-MNIST_ROOT = os.environ.get("FUNCTIONAL_NN_DATA")
-
-
-@pytest.mark.skipif(MNIST_ROOT is None, reason="FUNCTIONAL_NN_DATA is not set (real MNIST)")
+@needs_data
 def test_real_mnist() -> None:
     """The real MNIST loads, verifies against the registry, and has the known counts."""
     data = load_dataset("mnist", download=False)

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = os.environ.get("FUNCTIONAL_NN_DATA")
-needs_data = pytest.mark.skipif(DATA is None, reason="FUNCTIONAL_NN_DATA is not set")
+from tests.conftest import ROOT, needs_data
 
 
 def run(script: str, *args: str) -> str:

@@ -168,7 +168,7 @@ def test_write_replaces_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         """Simulate a crash at the rename step."""
         raise OSError("simulated failure")
 
-    monkeypatch.setattr("functional_nn.data.idx.os.replace", fail)
+    monkeypatch.setattr(os, "replace", fail)
     with pytest.raises(DatasetError, match="cannot write: simulated"):
         write_idx(path, np.arange(5, dtype=np.uint8))
     assert path.read_bytes() == before

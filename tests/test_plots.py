@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import DATA, QUICK, needs_data, ok, run_cli
+from tests.conftest import DATA, QUICK, needs_data, ok, run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALL = ["accuracy.png", "confusion.png", "loss.png", "misclassified.png", "weights.png"]
@@ -123,3 +123,22 @@ def test_evaluate_plots(trained_with_plots: Path) -> None:
     assert sorted(p.name for p in folder.iterdir()) == ALL
     for name in ALL:
         check_png(folder / name)
+
+
+@needs_matplotlib
+def test_plot_reads_metrics_written_before_the_one_history_record(tmp_path: Path) -> None:
+    history = [{"epoch": e, "steps": 10, "step": 10 * e, "loss": 1.0 / e, "test_loss": None,
+                "test_accuracy": 0.5 + e / 10, "seconds": 0.1} for e in (1, 2)]
+    (tmp_path / "metrics.json").write_text(json.dumps({"history": history}))
+    ok(run_cli("plot", "metrics.json", "-o", "curves", cwd=tmp_path))
+    assert sorted(p.name for p in (tmp_path / "curves").iterdir()) == ["accuracy.png",
+                                                                       "loss.png"]
+
+
+@needs_matplotlib
+def test_a_malformed_history_is_one_error_line(tmp_path: Path) -> None:
+    (tmp_path / "metrics.json").write_text(json.dumps({"history": [{"epoch": 1}]}))
+    result = run_cli("plot", "metrics.json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "the run's history is not one written by 'functional-nn train'" in result.stderr
+    assert result.stderr.count("\n") == 1

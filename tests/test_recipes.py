@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -11,8 +9,7 @@ import functional_nn as fnn
 from functional_nn import optim
 from functional_nn.recipes import RECIPES, build_optimizer, build_params, train
 from functional_nn.train import steps_per_epoch
-
-DATA = os.environ.get("FUNCTIONAL_NN_DATA")
+from tests.conftest import needs_data
 
 
 def test_origin_recipe_is_the_origin_network() -> None:
@@ -36,7 +33,7 @@ def test_recipes_build_and_step(name: str) -> None:
     assert fnn.tree_structure(new_params) == fnn.tree_structure(params)
 
 
-@pytest.mark.skipif(DATA is None, reason="FUNCTIONAL_NN_DATA is not set")
+@needs_data
 def test_fast_recipe_reaches_98_percent_on_mnist() -> None:
     from functional_nn.data import flatten_images, load_dataset
 

@@ -7,14 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 import functional_nn as fnn
 from functional_nn import checkpoint
+from tests.conftest import ROOT, same_bits
 from tests.resume_job import optimizer, stream
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("k", [0, 3, 4, 11])
@@ -34,5 +32,4 @@ def test_resume_in_a_fresh_process_is_bit_identical(tmp_path: Path, k: int) -> N
 
     assert resumed.step == straight.step == total
     assert resumed.loss == straight.loss
-    for a, b in zip(fnn.tree_leaves(resumed), fnn.tree_leaves(straight), strict=True):
-        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+    assert same_bits(resumed, straight)

@@ -7,7 +7,6 @@ import argparse
 import csv
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ pytest.importorskip("distributed")
 import distributed
 
 from functional_nn.distributed import QUIET_SCHEDULER, worker_environment
+from tests.conftest import DATA
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:distributed")
 
@@ -50,7 +50,7 @@ def scheduler() -> Iterator[str]:
 def has_mnist() -> bool:
     """Whether ``FUNCTIONAL_NN_DATA`` holds MNIST."""
     try:
-        return bool(os.environ.get("FUNCTIONAL_NN_DATA")) and load_dataset(
+        return bool(DATA) and load_dataset(
             "mnist", download=False) is not None
     except DatasetError:
         return False
@@ -144,11 +144,11 @@ def test_hidden_sizes_split_on_semicolons_and_options_repeat() -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--lr", "-1"], "--lr: must be a positive number, got -1"),
+    (["--lr", "-1"], "--lr: must be positive and finite, got -1.0"),
     (["--lr", "1e-3,abc"], "--lr: expected a number, got 'abc'"),
     (["--workers", "0"], "--workers: must be a positive integer, got 0"),
     (["--optimizer", "adam,adagrad"], "--optimizer: unknown value 'adagrad'"),
-    (["--hidden", "16,0"], "--hidden: a hidden layer needs at least one unit"),
+    (["--hidden", "16,0"], "--hidden: hidden layer sizes must be positive integers"),
     (["--epochs", "1,,2"], "--epochs: empty value"),
     (["--out", "results.txt"], "--out: write a .json or a .csv file"),
     (["--bogus"], "unrecognized arguments: --bogus"),

@@ -10,28 +10,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import functional_nn as fnn
+from functional_nn import tree as pytree
+from tests.conftest import same_bits
 from tests.strategies import Pair, trees
-
-
-def same(a: object, b: object) -> bool:
-    """Trees equal in structure with bit-identical leaves."""
-    la, ta = fnn.tree_flatten(a)
-    lb, tb = fnn.tree_flatten(b)
-    return ta == tb and all(
-        np.array_equal(np.asarray(x), np.asarray(y)) and type(x) is type(y)
-        for x, y in zip(la, lb, strict=True))
 
 
 @given(trees)
 def test_flatten_unflatten_round_trip(tree: object) -> None:
     leaves, treedef = fnn.tree_flatten(tree)
-    assert same(fnn.tree_unflatten(treedef, leaves), tree)
+    assert same_bits(fnn.tree_unflatten(treedef, leaves), tree)
     assert treedef.num_leaves == len(leaves)
 
 
 @given(trees)
 def test_map_identity_is_identity(tree: object) -> None:
-    assert same(fnn.tree_map(lambda x: x, tree), tree)
+    assert same_bits(fnn.tree_map(lambda x: x, tree), tree)
 
 
 @given(trees)
@@ -42,7 +35,7 @@ def test_map_composes(tree: object) -> None:
     def g(x: object) -> object:
         return np.asarray(x) + 1.0
 
-    assert same(fnn.tree_map(f, fnn.tree_map(g, tree)), fnn.tree_map(lambda x: f(g(x)), tree))
+    assert same_bits(fnn.tree_map(f, fnn.tree_map(g, tree)), fnn.tree_map(lambda x: f(g(x)), tree))
 
 
 @given(trees)
@@ -109,6 +102,22 @@ def test_map_over_different_structures_names_the_first_difference() -> None:
         fnn.tree_map(lambda x, y: x, {"k": 1}, {"k": None})
     with pytest.raises(fnn.TreeStructureError, match="keys"):
         fnn.tree_map(lambda x, y: x, {"k": 1}, {"j": 1})
+
+
+def test_structure_helpers_describe_locate_and_name_paths() -> None:
+    a = fnn.tree_structure(fnn.mlp([4, 3, 2], seed=0))
+    b = fnn.tree_structure(fnn.Sequential((fnn.mlp([4, 3, 2], seed=0).layers[0], fnn.Tanh())))
+    assert pytree.describe(a, (f"L{i}" for i in range(4))) == (
+        "Sequential(layers=(Dense(w=L0, b=L1), ReLU(), Dense(w=L2, b=L3)))")
+    assert pytree.describe(a) == repr(a).removeprefix("TreeDef(")[:-1]
+    assert pytree.first_difference(a, a) is None
+    where = pytree.first_difference(a, b)
+    assert where is not None
+    assert (where[0], where[1].kind, len(where[1].children)) == ("layers", pytree.TUPLE, 3)
+    assert pytree.leaf_paths(a) == ["layers[0].w", "layers[0].b", "layers[2].w", "layers[2].b"]
+    assert pytree.child_paths(a) == [".layers"]
+    assert pytree.field_layout(Pair) == (("left", "right"), ("tag",))
+    assert pytree.field_layout(dict) is None
 
 
 def test_unflatten_checks_the_leaf_count() -> None:

@@ -1,4 +1,4 @@
-"""The run configuration: option parsing and the recipe a ``train`` run starts from.
+"""The configuration of a ``train`` run: the recipe it starts from, with the flags applied.
 
 A run is a :class:`functional_nn.recipes.Recipe` (architecture, optimizer, schedule, batch
 size, epochs, seed) plus what only the command line decides: the dataset and a step limit. The
@@ -10,37 +10,17 @@ same number of BLAS threads: OpenBLAS's float32 bits depend on it, and sweep wor
 
 from __future__ import annotations
 
-import argparse
-import math
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import attrs
 
-from ..layers import ACTIVATIONS as _ACTIVATION_LAYERS
-from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe
-from . import UsageError
+from .. import _validators as validators
+from .._validators import as_attrs_validator
+from ..recipes import RECIPES, Recipe
+from .errors import UsageError
 
-__all__ = [
-    "ACTIVATIONS",
-    "DEFAULT_RECIPE",
-    "OPTIMIZERS",
-    "RECIPES",
-    "RECIPE_OPTIONS",
-    "SCHEDULES",
-    "RunConfig",
-    "describe",
-    "hidden_sizes",
-    "non_negative_float",
-    "non_negative_int",
-    "positive_float",
-    "positive_int",
-    "resolve",
-]
-
-ACTIVATIONS = tuple(_ACTIVATION_LAYERS)
-
-N = TypeVar("N", int, float)
+__all__ = ["DEFAULT_RECIPE", "RECIPE_OPTIONS", "RunConfig", "describe", "resolve"]
 
 DEFAULT_RECIPE = "origin"
 """The recipe of a run without ``--recipe``: the origin's 784-16-16-10 network."""
@@ -54,67 +34,6 @@ RECIPE_OPTIONS: dict[str, str] = {
 """Command-line option (``argparse`` dest) → the :class:`Recipe` field it overrides."""
 
 
-# --- parsing option values (argparse ``type=`` functions: errors become exit status 2) ------
-
-
-def _number(kind: type[N], *, positive: bool, expected: str,
-            requirement: str) -> Callable[[str], N]:
-    """An option parser: ``text`` as a finite ``kind`` that is > 0 (or >= 0)."""
-    def parse(text: str) -> N:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
-            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text.strip()}")
-        return value
-    return parse
-
-
-positive_int = _number(int, positive=True, expected="a positive integer",
-                       requirement="a positive integer")
-"""An integer >= 1."""
-non_negative_int = _number(int, positive=False, expected="an integer", requirement=">= 0")
-"""An integer >= 0."""
-positive_float = _number(float, positive=True, expected="a number",
-                         requirement="a positive number")
-"""A finite number > 0."""
-non_negative_float = _number(float, positive=False, expected="a number",
-                             requirement="a number >= 0")
-"""A finite number >= 0."""
-
-
-def hidden_sizes(text: str) -> tuple[int, ...]:
-    """Comma-separated hidden layer sizes, e.g. ``16,16``; ``''`` or ``none`` for no hidden layer.
-
-    >>> hidden_sizes("16, 16"), hidden_sizes("none")
-    ((16, 16), ())
-    """
-    if text.strip().lower() in ("", "none"):
-        return ()
-    sizes = []
-    for part in text.split(","):
-        try:
-            size = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected comma-separated positive integers such as 16,16, got {text!r}"
-            ) from None
-        if size < 1:
-            raise argparse.ArgumentTypeError(f"a hidden layer needs at least one unit, got "
-                                             f"{size} in {text!r}")
-        sizes.append(size)
-    return tuple(sizes)
-
-
-# --- the configuration ----------------------------------------------------------------------
-
-
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be positive, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class RunConfig:
     """A training run as the CLI runs it: a recipe, the dataset, and an optional step limit."""
@@ -122,7 +41,9 @@ class RunConfig:
     recipe: Recipe = attrs.field(factory=Recipe)
     recipe_name: str = DEFAULT_RECIPE
     dataset: str = "mnist"
-    max_steps: int | None = attrs.field(default=None, validator=_optional_positive)
+    max_steps: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(as_attrs_validator(validators.positive_int)))
 
     def to_json(self) -> dict[str, object]:
         """The whole configuration as plain JSON values: the recipe's fields and the CLI's."""

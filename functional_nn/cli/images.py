@@ -16,7 +16,7 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
-from . import CliError
+from .errors import CliError
 
 __all__ = ["image_shape", "read_image"]
 

@@ -14,9 +14,12 @@ import numpy as np
 from ..data import flatten_images
 from ..losses import softmax
 from ..model import forward
-from . import Output, Subparsers, UsageError, add_data_options, add_json_option, load_data
-from .evaluate import check_match, load_model, model_dataset
+from .dataset import load_data
+from .errors import UsageError
 from .images import image_shape, read_image
+from .loader import check_match, load_model, model_dataset
+from .options import Subparsers, add_data_options, add_json_option
+from .output import Output
 
 __all__ = ["add_parser", "indices", "run"]
 

@@ -21,29 +21,29 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from .._validators import one_of
 from ..data import Dataset
 from ..layers import ACTIVATIONS
 from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe
-from . import (
-    PROG,
-    CliError,
-    Interrupted,
-    Output,
+from .dataset import class_count, load_data
+from .errors import CliError, Interrupted, UsageError, one_line
+from .files import check_writable, write_text
+from .options import (
     Subparsers,
-    UsageError,
     add_data_options,
     add_json_option,
-    check_writable,
-    class_count,
-    load_data,
-    one_line,
-    write_text,
+    hidden_sizes,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
 )
-from .config import hidden_sizes, non_negative_float, non_negative_int, positive_float, positive_int
+from .output import Output
+from .shell import run as run_shell
 
 if TYPE_CHECKING:
     from ..distributed import SweepResult
@@ -70,8 +70,11 @@ OPTIONS: dict[str, tuple[str, Callable[[str], object], str]] = {
 CHOICES = {"activation": tuple(ACTIVATIONS), "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
 
-def _add_options(p: argparse.ArgumentParser) -> None:
-    """The sweep's options, shared by the sub-command and the standalone parser."""
+def add_parser(subparsers: Subparsers) -> None:
+    """Register ``sweep`` and its options."""
+    p = subparsers.add_parser(
+        "sweep", help="train a grid of configurations in parallel (needs functional_nn[dask])",
+        description=DESCRIPTION)
     p.add_argument("--recipe", choices=sorted(RECIPES), default="origin",
                    help="the recipe whose values the unswept options keep (default origin)")
     for option, (_, _, what) in OPTIONS.items():
@@ -89,14 +92,6 @@ def _add_options(p: argparse.ArgumentParser) -> None:
                    help="save each run's parameters to DIR/run-INDEX.npz (DIR must be "
                         "writable by every worker)")
     add_json_option(p)
-
-
-def add_parser(subparsers: Subparsers) -> None:
-    """Register ``sweep`` and its options."""
-    p = subparsers.add_parser(
-        "sweep", help="train a grid of configurations in parallel (needs functional_nn[dask])",
-        description=DESCRIPTION)
-    _add_options(p)
     p.set_defaults(run=run)
 
 
@@ -110,9 +105,11 @@ def _values(option: str, raw: list[str] | None) -> list[object]:
     values: list[object] = []
     for text in texts:
         value = _parse(option, text, parse)
-        if option in CHOICES and value not in CHOICES[option]:
-            raise UsageError(f"--{option}: unknown value {text!r}; choose from "
-                             f"{', '.join(CHOICES[option])}")
+        if option in CHOICES:
+            try:
+                one_of("", value, CHOICES[option])
+            except ValueError as error:
+                raise UsageError(f"--{option}: {error}") from None
         if value not in values:
             values.append(value)
     return values
@@ -120,7 +117,7 @@ def _values(option: str, raw: list[str] | None) -> list[object]:
 
 def build_grid(args: argparse.Namespace) -> tuple[list[Recipe], list[str]]:
     """The recipes of the options' product, and the recipe fields that vary among them."""
-    from ..distributed.sweep import grid
+    from ..distributed.sweep import grid  # the dask extra: only when a grid is built
 
     lists = {OPTIONS[o][0]: v for o in OPTIONS if (v := _values(o, getattr(args, o)))}
     try:
@@ -211,10 +208,9 @@ def _progress(results: Iterator[SweepResult], total: int) -> Iterator[SweepResul
             yield result
 
 
-def run(args: argparse.Namespace, output: Output | None = None) -> int:
+def run(args: argparse.Namespace, output: Output) -> int:
     """``functional-nn sweep``."""
-    output = output or Output(as_json=bool(args.json))
-    try:
+    try:  # Dask is an optional extra: imported only when a sweep runs
         from .. import distributed as dist
     except ImportError as error:
         raise CliError(str(error)) from None
@@ -273,28 +269,9 @@ def _report(results: list[SweepResult], varied: list[str], args: argparse.Namesp
     return 0 if ok else 1
 
 
-class _Parser(argparse.ArgumentParser):
-    """A parser whose errors are one line, raised as :class:`UsageError`."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m functional_nn.cli.sweep``: run the sweep; the exit status."""
-    parser = _Parser(prog=f"{PROG} sweep", description=DESCRIPTION)
-    _add_options(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except Interrupted as error:
-        print(f"{PROG}: {one_line(str(error))}", file=sys.stderr, flush=True)
-        return error.code
-    except CliError as error:
-        print(f"{PROG}: error: {one_line(str(error))}", file=sys.stderr, flush=True)
-        return error.code
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
-        return Interrupted.code
+    """``python -m functional_nn.cli.sweep``: ``functional-nn sweep`` alone; the exit status."""
+    return run_shell(["sweep", *(sys.argv[1:] if argv is None else argv)], [add_parser])
 
 
 if __name__ == "__main__":

@@ -1,16 +1,15 @@
 """``functional-nn train``: train a network, save the checkpoint, report per-epoch metrics.
 
-Training folds the recipe's pure step over each epoch's batches with
-:func:`functional_nn.recipes.epoch_states` (a :func:`functional_nn.fit_iter` stream); the
-command only watches the stream of states: a progress bar, the epoch's losses, an evaluation
-on the test set after each epoch. The checkpoint is written once, at the very end and
-atomically, so a failed or interrupted run leaves an existing ``--out`` alone.
+Training is the library's :func:`functional_nn.recipes.epoch_stream` (one
+:func:`functional_nn.fit_iter` stream of states, cut into epochs and evaluated after each);
+the command only watches it: a progress bar, a loss trace, one line per epoch. The checkpoint
+is written once, at the very end and atomically, so a failed or interrupted run leaves an
+existing ``--out`` alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import os
 import time
@@ -23,38 +22,34 @@ import numpy.typing as npt
 
 from .. import __version__, checkpoint
 from ..data import Dataset, flatten_images
-from ..layers import Sequential, param_count
-from ..metrics import Evaluation, evaluate
-from ..optim import Optimizer
-from ..recipes import build_optimizer, build_params, epoch_states
-from ..train import TrainingDiverged, TrainState, steps_per_epoch
-from . import (
-    CliError,
-    Interrupted,
-    Output,
-    Subparsers,
-    add_data_options,
-    add_json_option,
-    check_writable,
-    class_count,
-    load_data,
-    write_json,
-)
-from .config import (
-    ACTIVATIONS,
-    DEFAULT_RECIPE,
+from ..layers import ACTIVATIONS, Sequential, param_count
+from ..recipes import (
     OPTIMIZERS,
     RECIPES,
     SCHEDULES,
-    RunConfig,
-    describe,
+    Epoch,
+    EpochRecord,
+    build_params,
+    epoch_plan,
+    epoch_stream,
+)
+from ..train import TrainingDiverged, TrainState, steps_per_epoch
+from .config import DEFAULT_RECIPE, RunConfig, describe, resolve
+from .dataset import class_count, load_data
+from .errors import CliError, Interrupted
+from .figures import draw_all, prepare_plots
+from .files import check_writable, write_json
+from .options import (
+    Subparsers,
+    add_data_options,
+    add_json_option,
     hidden_sizes,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
-    resolve,
 )
+from .output import Output
 
 __all__ = ["TrainResult", "add_parser", "run", "train"]
 
@@ -75,7 +70,7 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--hidden", type=hidden_sizes, metavar="SIZES",
                    help=f"comma-separated hidden layer sizes, '' or none for no hidden layer "
                         f"(default {','.join(map(str, d.hidden))})")
-    p.add_argument("--activation", choices=ACTIVATIONS, help=f"(default {d.activation})")
+    p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"(default {d.activation})")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     p.add_argument("--lr", type=positive_float,
                    help=f"learning rate (default {d.learning_rate:g})")
@@ -112,34 +107,39 @@ class TrainResult:
 
     state: State
     sizes: list[int]
-    history: list[dict[str, object]]
+    history: list[EpochRecord]
     loss_trace: dict[str, object]
-    evaluation: Evaluation
     seconds: float
 
 
-def _watch(states: Iterator[State], total: int, desc: str, show: bool) -> Iterator[State]:
-    """Yield ``states`` unchanged while a tqdm bar (if shown) counts them with the running loss."""
-    bar = _progress_bar(total, desc) if show else None
-    if bar is None:
-        yield from states
-        return
-    loss_sum = 0.0
-    try:
-        for i, state in enumerate(states, 1):
-            loss_sum += state.loss
-            if i % 50 == 0 or i == total:  # formatting every step would cost more than a step
-                bar.set_postfix_str(f"loss {loss_sum / i:.4f}", refresh=False)
-            bar.update(1)
-            yield state
-    finally:
-        bar.close()
+class _Progress:
+    """The epoch stream's watch: a tqdm bar per epoch when shown, and the last step made."""
+
+    def __init__(self, epochs: int, show: bool) -> None:
+        self.epochs, self.show, self.step = epochs, show, 0
+
+    def __call__(self, states: Iterator[State], epoch: int, steps: int) -> Iterator[State]:
+        """Yield ``states`` unchanged while the bar counts them with the running loss."""
+        bar = _progress_bar(steps, f"epoch {epoch + 1}/{self.epochs}") if self.show else None
+        loss_sum = 0.0
+        try:
+            for i, state in enumerate(states, 1):
+                self.step = state.step
+                if bar is not None:
+                    loss_sum += state.loss
+                    if i % 50 == 0 or i == steps:  # formatting costs more than a small step
+                        bar.set_postfix_str(f"loss {loss_sum / i:.4f}", refresh=False)
+                    bar.update(1)
+                yield state
+        finally:
+            if bar is not None:
+                bar.close()
 
 
 def _progress_bar(total: int, desc: str) -> _Bar | None:
     """A tqdm bar on stderr, or ``None`` without tqdm."""
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # an optional extra
     except ImportError:
         return None
     bar: _Bar = tqdm(total=total, desc=desc, unit="step", leave=False, mininterval=0.2)
@@ -159,62 +159,49 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def epoch_plan(per_epoch: int, config: RunConfig) -> list[int]:
-    """The number of steps in each epoch, the last one cut short by ``max_steps``."""
-    total = per_epoch * config.recipe.epochs
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
-    return [min(per_epoch, total - start) for start in range(0, total, per_epoch)]
+def _trace(epoch: Epoch, every: int) -> list[float]:
+    """The loss trace of one epoch: at every ``every``-th step of the run, the mean loss of
+    the ``every`` steps up to it (of those in this epoch)."""
+    before = epoch.record.step - epoch.record.steps
+    return [float(np.mean(epoch.losses[max(0, i + 1 - every):i + 1]))
+            for i in range(epoch.record.steps) if (before + i + 1) % every == 0]
 
 
 def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bool
           ) -> TrainResult:
-    """Run the recipe's fold epoch by epoch, evaluating on the test set after each epoch.
-
-    The states come from :func:`functional_nn.recipes.epoch_states`, the same stream
-    :func:`functional_nn.recipes.train` folds, so the result is the library's to the bit.
-    """
+    """Run the recipe as the library's :func:`~functional_nn.recipes.epoch_stream`, reporting
+    each epoch as it ends, so the result is the library's to the bit."""
     recipe = config.recipe
     x, y = flatten_images(data.train_x), data.train_y
     test_x, test_y = flatten_images(data.test_x), data.test_y
     classes = class_count(data)
-    per_epoch = steps_per_epoch(len(x), recipe.batch_size)
-    plan = epoch_plan(per_epoch, config)
+    plan = epoch_plan(steps_per_epoch(len(x), recipe.batch_size), recipe.epochs,
+                      config.max_steps)
     if not plan:
         raise CliError(f"dataset {config.dataset!r} has no training images")
-    optimizer: Optimizer[object] = build_optimizer(recipe, per_epoch)
     params = build_params(recipe, x.shape[1], classes)
     sizes = [x.shape[1], *recipe.hidden, classes]
     output.say(f"training a {'-'.join(map(str, sizes))} {recipe.activation} network "
                f"({param_count(params):,} parameters) on {config.dataset}: {len(x):,} train / "
                f"{len(test_x):,} test images")
     output.say(describe(recipe, sum(plan)))
-    state: State = TrainState(params, optimizer.init(params), 0)
     every = max(1, sum(plan) // 200)  # a loss trace of at most ~200 points for the plots
-    history: list[dict[str, object]] = []
+    progress = _Progress(len(plan), show_progress)
+    history: list[EpochRecord] = []
     trace: list[float] = []
     started = time.perf_counter()
     try:
-        for epoch, n in enumerate(plan):
-            t0, losses = time.perf_counter(), np.empty(n)
-            states = itertools.islice(epoch_states(recipe, x, y, state, optimizer, epoch), n)
-            desc = f"epoch {epoch + 1}/{len(plan)}"
-            for i, state in enumerate(_watch(states, n, desc, show_progress)):
-                losses[i] = state.loss
-                if state.step % every == 0:  # the mean of the last `every` steps' losses
-                    trace.append(float(np.mean(losses[max(0, i + 1 - every):i + 1])))
-            seconds = time.perf_counter() - t0
-            result = evaluate(state.params, test_x, test_y, classes=classes)
-            history.append({"epoch": epoch + 1, "steps": n, "step": state.step,
-                            "loss": float(losses.mean()), "test_loss": _finite(result.loss),
-                            "test_accuracy": result.accuracy, "seconds": round(seconds, 3)})
-            output.say(f"epoch {epoch + 1}/{len(plan)}: loss {losses.mean():.4f}, test accuracy "
-                       f"{result.accuracy:.2%}, {seconds:.1f} s")
+        for epoch in epoch_stream(recipe, x, y, test_x, test_y, classes=classes, params=params,
+                                  max_steps=config.max_steps, watch=progress):
+            history.append(epoch.record)
+            trace += _trace(epoch, every)
+            r = epoch.record
+            output.say(f"epoch {r.epoch}/{len(plan)}: loss {r.train_loss:.4f}, test accuracy "
+                       f"{r.test_accuracy:.2%}, {r.seconds:.1f} s")
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted at step {state.step}") from None
+        raise Interrupted(f"interrupted at step {progress.step}") from None
     trace_record: dict[str, object] = {"every": every, "loss": trace}
-    return TrainResult(state, sizes, history, trace_record, result,
-                       time.perf_counter() - started)
+    return TrainResult(epoch.state, sizes, history, trace_record, time.perf_counter() - started)
 
 
 def summary(config: RunConfig, result: TrainResult) -> dict[str, object]:
@@ -228,10 +215,10 @@ def summary(config: RunConfig, result: TrainResult) -> dict[str, object]:
         "seed": config.recipe.seed,
         "epochs": len(result.history),
         "steps": result.state.step,
-        "history": result.history,
+        "history": [record.to_json() for record in result.history],
         "loss_trace": result.loss_trace,
-        "test_accuracy": result.evaluation.accuracy,
-        "test_loss": _finite(result.evaluation.loss),
+        "test_accuracy": result.history[-1].test_accuracy,
+        "test_loss": _finite(result.history[-1].test_loss),
         "seconds": round(result.seconds, 3),
         "functional_nn_version": __version__,
     }
@@ -250,8 +237,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.metrics:
         check_writable(args.metrics, "metrics")
     if args.plots:
-        from .plots import prepare_plots
-
         prepare_plots(args.plots)
     try:
         data = load_data(config.dataset, args.data_dir, download=not args.no_download)
@@ -272,13 +257,11 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.metrics:
         write_json(args.metrics, record)
     if args.plots:
-        from .plots import draw_all
-
         test_x: npt.NDArray[np.float32] = flatten_images(data.test_x)
         for path in draw_all(args.plots, record, result.state.params, test_x, data.test_y):
             output.say(f"wrote {path}")
     saved = f"saved {args.out}" + (f" and {args.metrics}" if args.metrics else "")
-    output.say(f"{saved}: test accuracy {result.evaluation.accuracy:.2%} after "
+    output.say(f"{saved}: test accuracy {result.history[-1].test_accuracy:.2%} after "
                f"{result.state.step:,} steps, {result.seconds:.1f} s")
     if output.as_json:
         output.result(record)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import http.client
-import os
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, TypeAlias, TypeVar
 
-from .idx import DatasetError, StrPath, temp_file_beside
+from .. import _atomic as atomic
+from .idx import DatasetError, StrPath
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -96,17 +95,10 @@ def _fetch_one(
     progress: ProgressFn | None,
 ) -> T:
     """Download ``url`` to a temp file, ``check`` it, then rename it to ``target``."""
-    fd, tmp = temp_file_beside(target, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _stream(url, out, timeout, progress)
-        result = check(tmp, url)
-        os.replace(tmp, target)
-        return result
-    finally:
-        # Runs on success (temp already renamed), errors and KeyboardInterrupt alike.
-        with suppress(FileNotFoundError):
-            tmp.unlink()
+    with atomic.replacing(target, suffix=".part") as staged:
+        _stream(url, staged.file, timeout, progress)
+        staged.file.flush()  # check reads the file by name
+        return check(staged.path, url)
 
 
 def _stream(url: str, out: BinaryIO, timeout: float, progress: ProgressFn | None) -> None:

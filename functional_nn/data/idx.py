@@ -9,26 +9,24 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tempfile
 import zlib
-from contextlib import suppress
 from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
+from .. import _atomic as atomic
+
 __all__ = [
     "IDX_DTYPES",
     "DatasetError",
     "StrPath",
-    "atomic_write_bytes",
     "encode_idx",
     "idx_code",
     "parse_idx",
     "read_idx",
     "read_idx_bytes",
-    "temp_file_beside",
     "write_idx",
 ]
 
@@ -151,46 +149,7 @@ def write_idx(path: StrPath, array: npt.NDArray[np.generic]) -> None:
     data = encode_idx(array, source=str(path))
     if target.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)  # mtime=0: same array -> same bytes
-    atomic_write_bytes(target, data)
-
-
-def _umask() -> int:
-    """Read the process umask (only possible by setting it; done once at import)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates 0600 files; renamed into place they should get the usual mode.
-_FILE_MODE = 0o666 & ~_umask()
-
-
-def temp_file_beside(target: Path, suffix: str = ".tmp") -> tuple[int, Path]:
-    """Create a hidden temp file next to ``target`` (same filesystem, so rename is atomic)."""
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     try:
-        os.chmod(name, _FILE_MODE)
-    except BaseException:
-        os.close(fd)
-        os.unlink(name)
-        raise
-    return fd, Path(name)
-
-
-def atomic_write_bytes(path: StrPath, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path``, then rename it into place."""
-    target = Path(path)
-    try:
-        fd, tmp = temp_file_beside(target)
+        atomic.write_bytes(target, data)
     except OSError as error:
         raise DatasetError(f"{target}: cannot write: {error.strerror or error}") from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except OSError as error:
-        raise DatasetError(f"{target}: cannot write: {error.strerror or error}") from None
-    finally:
-        # After a successful os.replace the temp name is gone; otherwise clean it up.
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)

@@ -1,30 +1,30 @@
-"""Plots as PNG files, and ``functional-nn plot SOURCE``.
+"""The plots, drawn as PNG files: for ``train --plots``, ``evaluate --plots`` and ``plot``.
 
 Loss and accuracy curves come from a run's record (the metrics JSON or a checkpoint's
 metadata); the confusion matrix, the first layer's weights as image tiles and a grid of
-misclassified test digits come from a checkpoint's network. matplotlib is an optional extra
+misclassified test digits come from a network. matplotlib is an optional extra
 (``pip install 'functional_nn[plot]'``), imported only when a plot is drawn, with the
-non-interactive Agg backend and figures that never touch pyplot's global state.
+non-interactive Agg backend and figures that never touch pyplot's global state. Each file is
+written atomically: a plot is whole, or the one that was there before.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import numpy.typing as npt
 
-from ..data import flatten_images
+from .. import _atomic as atomic
 from ..layers import Dense, Sequential
 from ..metrics import confusion_matrix_from, predict
-from . import CliError, Output, Subparsers, add_data_options, check_writable, load_data
-from .evaluate import check_match, load_model, model_dataset
+from ..recipes import EpochRecord
+from .errors import CliError
+from .files import check_writable
 
-__all__ = ["add_parser", "draw_all", "prepare_plots", "run"]
+__all__ = ["INSTALL_HINT", "draw_all", "history_of", "plot_curves", "prepare_plots"]
 
 INSTALL_HINT = "pip install 'functional_nn[plot]'"
 
@@ -54,18 +54,35 @@ def prepare_plots(folder: str) -> None:
 
 
 def _save(figure: object, folder: str, name: str) -> str:
+    """Write ``figure`` as ``folder/name``, atomically: a plot is whole or the old one."""
     path = os.path.join(folder, name)
-    figure.savefig(path, dpi=120)  # type: ignore[attr-defined]
+    try:
+        with atomic.replacing(path) as staged:
+            figure.savefig(staged.file, format="png", dpi=120)  # type: ignore[attr-defined]
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
     return path
 
 
-def plot_curves(record: dict[str, object], folder: str) -> list[str]:
-    """``loss.png`` (per-step trace and per-epoch means) and ``accuracy.png`` (per epoch)."""
+def history_of(record: Mapping[str, object]) -> list[EpochRecord]:
+    """The per-epoch records in a run's record (a metrics JSON, a checkpoint's metadata)."""
     history = record.get("history")
-    if not isinstance(history, list) or not history:
+    if not isinstance(history, list):
+        return []
+    try:
+        return [EpochRecord.from_json(h) for h in history]
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise CliError(f"the run's history is not one written by 'functional-nn train' "
+                       f"({type(error).__name__}: {error})") from None
+
+
+def plot_curves(record: Mapping[str, object], folder: str) -> list[str]:
+    """``loss.png`` (per-step trace and per-epoch means) and ``accuracy.png`` (per epoch)."""
+    history = history_of(record)
+    if not history:
         return []
     figure_class = _figure_class()
-    steps = [h["step"] for h in history]
+    steps = [h.step for h in history]
     trace = record.get("loss_trace")
     fig = figure_class(figsize=(7, 4.5))
     ax = fig.subplots()
@@ -73,8 +90,8 @@ def plot_curves(record: dict[str, object], folder: str) -> list[str]:
         every, values = int(trace["every"]), list(trace["loss"])
         ax.plot([every * (i + 1) for i in range(len(values))], values, lw=1, alpha=0.6,
                 label="training loss" + (f" (mean of {every} steps)" if every > 1 else ""))
-    ax.plot(steps, [h["loss"] for h in history], "o-", label="training loss (epoch mean)")
-    ax.plot(steps, [h["test_loss"] for h in history], "s--", label="test loss")
+    ax.plot(steps, [h.train_loss for h in history], "o-", label="training loss (epoch mean)")
+    ax.plot(steps, [h.test_loss for h in history], "s--", label="test loss")
     ax.set(xlabel="step", ylabel="cross-entropy", title="Loss", yscale="log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -82,8 +99,8 @@ def plot_curves(record: dict[str, object], folder: str) -> list[str]:
     paths = [_save(fig, folder, "loss.png")]
     fig = figure_class(figsize=(7, 4.5))
     ax = fig.subplots()
-    epochs = [h["epoch"] for h in history]
-    accuracy = [100 * float(h["test_accuracy"]) for h in history]
+    epochs = [h.epoch for h in history]
+    accuracy = [100 * h.test_accuracy for h in history]
     ax.plot(epochs, accuracy, "o-", color="tab:green")
     ax.annotate(f"{accuracy[-1]:.2f}%", (epochs[-1], accuracy[-1]), textcoords="offset points",
                 xytext=(0, 8), ha="center")
@@ -181,7 +198,7 @@ def plot_misclassified(images: npt.NDArray[np.float32], labels: npt.NDArray[np.i
     return _save(fig, folder, "misclassified.png")
 
 
-def draw_all(folder: str, record: dict[str, object], params: Sequential,
+def draw_all(folder: str, record: Mapping[str, object], params: Sequential,
              test_x: npt.NDArray[np.float32], test_y: npt.NDArray[np.integer],
              warn: Callable[[str], None] | None = None) -> list[str]:
     """Every plot there is data for; the paths written."""
@@ -194,55 +211,3 @@ def draw_all(folder: str, record: dict[str, object], params: Sequential,
     optional = [plot_weights(params, folder),
                 plot_misclassified(test_x, test_y, predicted, folder)]
     return paths + [p for p in optional if p is not None]
-
-
-def add_parser(subparsers: Subparsers) -> None:
-    """Register ``plot`` and its options."""
-    p = subparsers.add_parser(
-        "plot", help="draw PNG plots from a checkpoint or a metrics JSON",
-        description="From a checkpoint: loss and accuracy curves, confusion matrix, "
-                    "first-layer weights and misclassified test digits. From a metrics JSON "
-                    f"written by train --metrics: the curves. Needs matplotlib ({INSTALL_HINT}).")
-    p.add_argument("source", metavar="SOURCE", help="a checkpoint (.npz) or a metrics JSON")
-    p.add_argument("-o", "--out-dir", default="plots", metavar="DIR",
-                   help="folder for the PNG files (default plots)")
-    add_data_options(p, dataset_help="test set for the checkpoint's plots (default: the "
-                                     "checkpoint's dataset)")
-    p.set_defaults(run=run)
-
-
-def _read_record(path: str) -> dict[str, object] | None:
-    """The metrics JSON at ``path``, or ``None`` if the file is not JSON (a checkpoint)."""
-    try:
-        with open(path, "rb") as file:
-            if file.read(2) == b"PK":  # a zip archive: an .npz checkpoint
-                return None
-            file.seek(0)
-            record: object = json.loads(file.read().decode("utf-8"))
-    except FileNotFoundError:
-        raise CliError(f"{path}: no such file") from None
-    except (OSError, ValueError) as error:
-        raise CliError(f"{path}: neither a checkpoint nor a metrics JSON: {error}") from None
-    if not isinstance(record, dict) or not isinstance(record.get("history"), list):
-        raise CliError(f"{path}: not a metrics JSON written by 'functional-nn train --metrics'")
-    return record
-
-
-def run(args: argparse.Namespace, output: Output) -> int:
-    """``functional-nn plot``."""
-    record = _read_record(args.source)
-    prepare_plots(args.out_dir)
-    if record is not None:
-        paths = plot_curves(record, args.out_dir)
-        if not paths:
-            raise CliError(f"{args.source}: the metrics hold no epochs to plot")
-    else:
-        model = load_model(args.source)
-        name = model_dataset(model, args.dataset)
-        data = load_data(name, args.data_dir, download=not args.no_download)
-        check_match(model, data, name)
-        paths = draw_all(args.out_dir, model.metadata, model.params,
-                         flatten_images(data.test_x), data.test_y, warn=output.warn)
-    for path in paths:
-        output.say(f"wrote {path}")
-    return 0

@@ -1,45 +1,18 @@
-"""Checkpoints: save any pytree to an ``.npz`` file atomically, and load it without unpickling.
+"""The checkpoint file: written atomically as an ``.npz``, read back without ever unpickling.
 
-The file is an uncompressed zip of ``.npy`` members that ``numpy.load`` can read:
-
-* one member per leaf, named by the leaf's pytree path (:func:`~functional_nn.tree.tree_paths`,
-  such as ``layers[0].w``; ``<root>`` when the whole tree is one leaf);
-* ``__structure__``: a JSON record, UTF-8 bytes as a 1-d ``uint8`` array::
-
-    {"format": "functional_nn.checkpoint", "version": 1, "metadata": {...}, "tree": {...}}
-
-  ``tree`` holds the node kinds, attrs and named-tuple classes (``module:qualname``), field
-  names, static field values, dict keys, and each leaf's key, type, dtype and shape (see
-  :mod:`functional_nn._structure`); ``metadata`` is the caller's JSON, such as the architecture
-  and training configuration a CLI needs to rebuild and resume a run.
-
-Leaves are numpy arrays and scalars of bool or numeric dtype, and Python ``bool``, ``int`` (within
-int64), ``float`` and ``complex``, each of which comes back as the type it was saved as.
-Loading never unpickles and never imports a module named by a file. Every problem with a file
-raises :class:`CheckpointError` naming the file; a missing file too.
-
->>> import os, tempfile
->>> from functional_nn.layers import mlp
->>> with tempfile.TemporaryDirectory() as tmp:
-...     path = os.path.join(tmp, "model.npz")
-...     save(path, mlp([4, 2], seed=0), metadata={"sizes": [4, 2], "epochs": 3})
-...     load_metadata(path)
-...     print(read_info(path).structure)
-...     net = load(path)
-{'sizes': [4, 2], 'epochs': 3}
-Sequential(layers=(Dense(w=float32[4,2], b=float32[2]),))
->>> net.layers[0].w.dtype, net.layers[0].w.flags.writeable
-(dtype('float32'), False)
+The file is an uncompressed zip of ``.npy`` members that ``numpy.load`` can read: one per leaf,
+named by its key, and ``__structure__``, a JSON record as UTF-8 bytes in a 1-d ``uint8``
+array: ``{"format": "functional_nn.checkpoint", "version": 1, "metadata": {...}, "tree":
+{...}}`` (``tree`` is the structure record of :mod:`.record`). Every problem with a file
+raises :class:`~.errors.CheckpointError` naming the file; a missing file too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from typing import IO, TypeVar, overload
@@ -48,33 +21,14 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._structure import (
-    LeafInfo,
-    Record,
-    RecordError,
-    encode_value,
-    first_difference,
-    from_json,
-    from_tree,
-    leaf_value,
-    record_leaves,
-    to_json,
-    to_treedef,
-)
-from ._structure import describe as _describe
-from .tree import tree_structure, tree_unflatten
+from .. import _atomic as atomic
+from ..tree import tree_structure, tree_unflatten
+from .errors import CheckpointError, RecordError
+from .leaves import LeafInfo, leaf_value
+from .record import Record, first_difference_of, from_json, from_tree, to_treedef
+from .values import json_metadata
 
-__all__ = [
-    "FORMAT",
-    "VERSION",
-    "CheckpointError",
-    "CheckpointInfo",
-    "LeafInfo",
-    "load",
-    "load_metadata",
-    "read_info",
-    "save",
-]
+__all__ = ["FORMAT", "VERSION", "CheckpointInfo", "load", "load_metadata", "read_info", "save"]
 
 T = TypeVar("T")
 
@@ -82,10 +36,6 @@ FORMAT = "functional_nn.checkpoint"
 VERSION = 1
 STRUCTURE_KEY = "__structure__"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed zip timestamps: the same tree gives the same bytes
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be saved or loaded; the message names the file and the problem."""
 
 
 @attrs.frozen
@@ -107,32 +57,6 @@ class CheckpointInfo:
 # --- saving ---------------------------------------------------------------------------------
 
 
-def _json_metadata(metadata: Mapping[str, object] | None) -> dict[str, object]:
-    """Metadata as plain JSON; raises ``RecordError`` for anything JSON cannot hold exactly."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise RecordError(f"metadata must be a dict, got {type(metadata).__name__}")
-
-    def check(value: object, where: str) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if type(key) is not str:
-                    raise RecordError(f"metadata{where} has the non-string key {key!r}")
-                check(item, f"{where}[{key!r}]")
-        elif isinstance(value, list | tuple):
-            for i, item in enumerate(value):
-                check(item, f"{where}[{i}]")
-        else:
-            encode_value(value, f"metadata{where}")  # None, bool, int, float or str
-            if isinstance(value, float) and not math.isfinite(value):
-                raise RecordError(f"metadata{where} is {value}, which JSON cannot hold")
-
-    check(dict(metadata), "")
-    out: dict[str, object] = json.loads(json.dumps(dict(metadata), allow_nan=False))
-    return out
-
-
 def _write_npz(file: IO[bytes], record: str, keys: list[str],
                arrays: list[npt.NDArray[np.generic]]) -> None:
     members = [(STRUCTURE_KEY, np.frombuffer(record.encode("utf-8"), dtype=np.uint8))]
@@ -141,38 +65,6 @@ def _write_npz(file: IO[bytes], record: str, keys: list[str],
             info = zipfile.ZipInfo(key + ".npy", date_time=_EPOCH)
             with archive.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, array, allow_pickle=False)
-
-
-@functools.cache
-def _umask() -> int:
-    """The process umask, read once (from /proc where it can be, to avoid changing it)."""
-    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _set_mode(fd: int, name: str) -> None:
-    """Give the new file the mode of the file it replaces, or that of a newly created file."""
-    if not hasattr(os, "fchmod"):
-        return
-    try:
-        mode = os.stat(name).st_mode & 0o7777
-    except OSError:
-        mode = 0o666 & ~_umask()
-    os.fchmod(fd, mode)
-
-
-def _fsync_directory(directory: str) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def save(path: str | os.PathLike[str], tree: object, *,
@@ -187,37 +79,24 @@ def save(path: str | os.PathLike[str], tree: object, *,
     """
     name = os.fspath(path)
     try:
-        record, arrays = from_tree(tree)
-        meta = _json_metadata(metadata)
+        record, leaves, arrays = from_tree(tree)
+        meta = json_metadata(metadata)
     except RecordError as error:
         raise CheckpointError(f"cannot save {name}: {error}") from None
-    keys = [leaf.key for leaf in record_leaves(record)]
+    keys = [leaf.key for leaf in leaves]
     if len(set(keys)) != len(keys) or STRUCTURE_KEY in keys or any(
             zipfile.ZipInfo(k).filename != k for k in keys):
         raise CheckpointError(f"cannot save {name}: the tree's leaf paths {keys} are not "
                               f"distinct file names (or one is {STRUCTURE_KEY})")
     text = json.dumps({"format": FORMAT, "version": VERSION, "metadata": meta,
-                       "tree": to_json(record)}, allow_nan=False)
+                       "tree": record}, allow_nan=False)
     if os.path.isdir(name):
         raise CheckpointError(f"cannot save {name}: it is a directory")
-    directory = os.path.dirname(os.path.abspath(name))
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".tmp",
-                                         dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as file:
-                _write_npz(file, text, keys, arrays)
-                file.flush()
-                os.fsync(file.fileno())
-                _set_mode(file.fileno(), name)
-            os.replace(temporary, name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        with atomic.replacing(name, durable=True) as staged:
+            _write_npz(staged.file, text, keys, arrays)
     except OSError as error:
         raise CheckpointError(f"cannot save {name}: {error.strerror or error}") from error
-    _fsync_directory(directory)
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -258,13 +137,13 @@ class _Archive:
     npz: np.lib.npyio.NpzFile
     version: int
     metadata: dict[str, object] = attrs.field(hash=False)
-    tree: Record
-    leaves: tuple[LeafInfo, ...]
+    record: Record
 
-    def leaf(self, info: LeafInfo) -> object:
-        """A leaf, checked against its record."""
+    def leaves(self) -> list[object]:
+        """Every leaf, in leaf order, each checked against its record."""
         with _errors(self.name):
-            return leaf_value(info, _array(self.name, self.npz, info.key))
+            return [leaf_value(info, _array(self.name, self.npz, info.key))
+                    for info in self.record.leaves]
 
 
 def _read_record(name: str, npz: np.lib.npyio.NpzFile) -> _Archive:
@@ -289,9 +168,8 @@ def _read_record(name: str, npz: np.lib.npyio.NpzFile) -> _Archive:
     if not isinstance(metadata, dict):
         raise CheckpointError(f"{name}: the metadata in the structure record is not an object")
     with _errors(name):
-        tree = from_json(obj.get("tree"))
-    leaves = tuple(record_leaves(tree))
-    keys = [leaf.key for leaf in leaves]
+        record = from_json(obj.get("tree"))
+    keys = [leaf.key for leaf in record.leaves]
     if len(set(keys)) != len(keys) or len(set(files)) != len(files):
         raise CheckpointError(f"{name}: the checkpoint names an array twice")
     missing = sorted(set(keys) - set(files))
@@ -299,7 +177,7 @@ def _read_record(name: str, npz: np.lib.npyio.NpzFile) -> _Archive:
     if missing or extra:
         problem = f"missing arrays {missing}" if missing else f"unexpected arrays {extra}"
         raise CheckpointError(f"{name}: the arrays do not match the structure record: {problem}")
-    return _Archive(name, npz, version, metadata, tree, leaves)
+    return _Archive(name, npz, version, metadata, record)
 
 
 @contextlib.contextmanager
@@ -357,15 +235,15 @@ def load(path: str | os.PathLike[str], like: object = None) -> object:
     with _open(path) as archive:
         if like is None:
             with _errors(archive.name, "cannot rebuild the tree: "):
-                treedef = to_treedef(archive.tree)
+                treedef = to_treedef(archive.record)
         else:
             with _errors(archive.name, "like= is not a tree a checkpoint can hold: "):
-                expected, _ = from_tree(like)
-            difference = first_difference(expected, archive.tree)
+                expected = from_json(from_tree(like)[0])
+            difference = first_difference_of(expected, archive.record)
             if difference is not None:
                 raise CheckpointError(f"{archive.name} does not match like= {difference}")
             treedef = tree_structure(like)
-        leaves = [archive.leaf(info) for info in archive.leaves]
+        leaves = archive.leaves()
     return tree_unflatten(treedef, leaves)
 
 
@@ -385,5 +263,4 @@ def read_info(path: str | os.PathLike[str]) -> CheckpointInfo:
     """
     with _open(path) as archive:
         return CheckpointInfo(archive.name, archive.version, archive.metadata,
-                              _describe(archive.tree), archive.leaves)
-
+                              archive.record.describe(), archive.record.leaves)

@@ -1,0 +1,89 @@
+"""The shell around the sub-commands: one parser, and the one path from an error to an exit status.
+
+:func:`run` builds the parser of the given sub-commands, runs the one named on the command
+line, and is the only place where a user's mistake becomes one line on stderr and a non-zero
+exit status: 1 for an error the user can fix (a missing file, a checkpoint that does not
+match, diverged training), 2 for a usage error (a bad option value), 130 when interrupted with
+Ctrl-C. Unexpected internal errors still show their traceback. ``functional-nn`` runs it with
+every sub-command (:mod:`.main`); ``python -m functional_nn.cli.sweep`` with one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeAlias, cast
+
+from .. import __version__
+from ..checkpoint import CheckpointError
+from ..data import DatasetError
+from .errors import CliError, Interrupted, UsageError, one_line
+from .options import Subparsers
+from .output import PROG, Output
+
+__all__ = ["AddParser", "ArgumentParser", "build_parser", "run"]
+
+AddParser: TypeAlias = Callable[[Subparsers], None]
+"""A sub-command: adds its parser, with ``run(args, output) -> int`` as its ``run`` default."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line, raised as :class:`UsageError`."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise instead of printing the usage and exiting, so :func:`run` reports it."""
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser(commands: Sequence[AddParser]) -> ArgumentParser:
+    """The top-level parser with each of ``commands``' parsers added, in order."""
+    parser = ArgumentParser(
+        prog=PROG, description="Train, evaluate and use MNIST networks built with functional_nn.",
+        epilog="Data is found through --data-dir or $FUNCTIONAL_NN_DATA (a folder holding "
+               "mnist/), else downloaded. Exit status: 0 ok, 1 error, 2 usage error, "
+               "130 interrupted.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # The sub-parsers are of this module's ArgumentParser (argparse uses the parent's class),
+    # so their errors are one line too; to the type checker they are plain parsers.
+    subparsers = cast(Subparsers, parser.add_subparsers(dest="command", metavar="COMMAND"))
+    for add_parser in commands:
+        add_parser(subparsers)
+    return parser
+
+
+def _error(message: str, code: int) -> int:
+    """Print one ``functional-nn: error: ...`` line; return the exit status."""
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr, flush=True)
+    return code
+
+
+def run(argv: Sequence[str] | None, commands: Sequence[AddParser]) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    try:
+        parser = build_parser(commands)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        status: int = args.run(args, Output(as_json=bool(getattr(args, "json", False))))
+        return status
+    except Interrupted as error:
+        print(f"{PROG}: {one_line(str(error))}", file=sys.stderr, flush=True)
+        return Interrupted.code
+    except CliError as error:
+        return _error(str(error), error.code)
+    except (CheckpointError, DatasetError) as error:
+        return _error(str(error), 1)
+    except MemoryError as error:
+        return _error(f"out of memory ({error or 'allocation failed'}); try smaller --hidden "
+                      "sizes or --batch-size", 1)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        return Interrupted.code
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); point stdout at devnull so the interpreter's
+        # final flush does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
