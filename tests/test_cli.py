@@ -7,6 +7,7 @@ that need data are skipped.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -31,6 +32,10 @@ DATA = os.environ.get("FUNCTIONAL_NN_DATA")
 needs_data = pytest.mark.skipif(
     not DATA, reason="FUNCTIONAL_NN_DATA is not set: it must name a folder holding mnist/ "
                      "for the CLI tests on real MNIST")
+needs_pillow = pytest.mark.skipif(importlib.util.find_spec("PIL") is None,
+                                  reason="Pillow is not installed (pip install -e '.[images]')")
+needs_tqdm = pytest.mark.skipif(importlib.util.find_spec("tqdm") is None,
+                                reason="tqdm is not installed (pip install -e '.[progress]')")
 QUICK = ("--max-steps", "300", "--epochs", "1")
 
 
@@ -180,6 +185,7 @@ def test_evaluate_accepts_bare_parameters(tmp_path: Path) -> None:
 
 
 @needs_data
+@needs_tqdm
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_progress_bar_on_a_terminal_shows_the_running_loss(tmp_path: Path) -> None:
     import fcntl
@@ -233,6 +239,7 @@ def write_pgm(path: Path, image: np.ndarray) -> None:
 
 
 @needs_data
+@needs_pillow
 def test_predict_pgm_png_and_index_agree(trained: tuple[Path, dict[str, Any]]) -> None:
     from PIL import Image
 
@@ -257,6 +264,7 @@ def test_predict_pgm_png_and_index_agree(trained: tuple[Path, dict[str, Any]]) -
 
 
 @needs_data
+@needs_pillow
 def test_predict_converts_resizes_and_warns_but_never_inverts_by_itself(
         trained: tuple[Path, dict[str, Any]]) -> None:
     from PIL import Image
