@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeAlias, TypeVar, cast, overload
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._array import is_frozen, owned
+from ._array import Array, is_frozen, owned
+from ._static import STATIC as STATIC
+from ._static import is_static, static_field
 
 __all__ = [
+    "NotArray",
     "TreeDef",
     "TreeStructureError",
     "array_leaves",
@@ -50,32 +53,14 @@ __all__ = [
 T = TypeVar("T")
 S = TypeVar("S")
 
-STATIC = "functional_nn.static"
-
 # Node kinds in a TreeDef (a TreeDef's ``kind``).
 LEAF, NONE, TUPLE, NAMEDTUPLE, LIST, DICT, ATTRS = range(7)
-# The private names, until _flat.py uses the public ones:
 _LEAF, _NONE, _TUPLE, _NAMEDTUPLE = LEAF, NONE, TUPLE, NAMEDTUPLE
 _LIST, _DICT, _ATTRS = LIST, DICT, ATTRS
 
 
 class TreeStructureError(ValueError):
     """Two trees that should have the same structure do not."""
-
-
-def static_field(**kwargs: object) -> object:
-    """An attrs field that belongs to the tree's structure, not to its leaves.
-
-    Same as ``attrs.field(metadata={"functional_nn.static": True}, ...)``.
-    """
-    metadata = dict(cast("dict[str, object]", kwargs.pop("metadata", None) or {}))
-    metadata[STATIC] = True
-    return attrs.field(metadata=metadata, **kwargs)  # type: ignore[call-overload]
-
-
-def is_static(field: attrs.Attribute[object]) -> bool:
-    """Whether an attrs field is marked static."""
-    return bool(field.metadata.get(STATIC, False))
 
 
 _Layout = tuple[tuple[str, ...], tuple[str, ...]]
@@ -364,19 +349,68 @@ def _flatten_all(tree: object,
     return treedef, columns
 
 
-def tree_map(f: Callable[..., object], tree: T, *rest: T) -> T:
+# Typing tree_map. No type says "T with other leaves", so the overloads tell cases apart by
+# what f returns, and give a lambda's parameters their type, Array, by arity. f returns arrays:
+# the result has the trees' type, T, on the premise that their leaves are arrays (parameters,
+# gradients, moments). f returns numbers, bools, shapes or dtypes (NotArray, which excludes
+# arrays): the same structure, but no type says so, and the result is Any for the caller to
+# annotate, not a T of arrays it isn't. f takes and returns object: T. The exclusions keep
+# mypy exact: it types a lambda's call as Any when overloads of different results all accept
+# the lambda, and it checks a lambda's body only against overloads that can fail it (no
+# Callable[..., object] for one or two trees, where a lambda's parameters would be Any).
+
+NotArray: TypeAlias = (bool | int | float | complex | str | bytes | np.generic | np.dtype[Any]
+                       | tuple[int, ...] | None)
+"""What :func:`tree_map`'s ``f`` returns when it summarises a leaf: a number, a bool, a shape."""
+
+
+@overload
+def tree_map(f: Callable[[Array], Array], tree: T, /) -> T: ...
+@overload
+def tree_map(f: Callable[[Array, Array], Array], tree: T, other: T, /) -> T: ...
+@overload
+def tree_map(f: Callable[[Array], NotArray], tree: object, /) -> Any: ...
+@overload
+def tree_map(f: Callable[[Array, Array], NotArray], tree: object, other: object, /) -> Any: ...
+@overload
+def tree_map(f: Callable[[object], object], tree: T, /) -> T: ...
+@overload
+def tree_map(f: Callable[[object, object], object], tree: T, other: T, /) -> T: ...
+@overload
+def tree_map(f: Callable[..., object], tree: T, other: T, third: T, /, *rest: T) -> T: ...
+def tree_map(f: Callable[..., object], tree: object, /, *rest: object) -> Any:
     """Apply ``f`` to the leaves of one or more trees of the same structure.
 
-    Same as ``tree_unflatten(treedef, map(f, leaves, *rest_leaves))``.
+    Same as ``tree_unflatten(treedef, map(f, leaves, *rest_leaves))``. To type checkers the
+    result has the trees' type, except when ``f`` returns numbers, bools, shapes or dtypes:
+    then it is ``Any``, to annotate (``shapes: dict[str, tuple[int, ...]] = tree_map(...)``).
+    ``f``'s parameters are arrays (or objects); over more than two trees, ``f`` is unchecked.
 
     >>> tree_map(lambda a, b: a + b, {"x": 1, "y": (2, 3)}, {"x": 10, "y": (20, 30)})
     {'x': 11, 'y': (22, 33)}
     """
     treedef, columns = _flatten_all(tree, rest)
-    return cast("T", _build(treedef, iter([f(*xs) for xs in zip(*columns, strict=True)])))
+    return _build(treedef, iter([f(*xs) for xs in zip(*columns, strict=True)]))
 
 
-def tree_map_with_path(f: Callable[..., object], tree: T, *rest: T) -> T:
+@overload
+def tree_map_with_path(f: Callable[[str, Array], Array], tree: T, /) -> T: ...
+@overload
+def tree_map_with_path(f: Callable[[str, Array, Array], Array], tree: T, other: T, /) -> T: ...
+@overload
+def tree_map_with_path(f: Callable[[str, Array], NotArray], tree: object, /) -> Any: ...
+@overload
+def tree_map_with_path(f: Callable[[str, Array, Array], NotArray], tree: object,
+                       other: object, /) -> Any: ...
+@overload
+def tree_map_with_path(f: Callable[[str, object], object], tree: T, /) -> T: ...
+@overload
+def tree_map_with_path(f: Callable[[str, object, object], object], tree: T, other: T, /
+                       ) -> T: ...
+@overload
+def tree_map_with_path(f: Callable[..., object], tree: T, other: T, third: T, /,
+                       *rest: T) -> T: ...
+def tree_map_with_path(f: Callable[..., object], tree: object, /, *rest: object) -> Any:
     """Like :func:`tree_map`, with each leaf's path passed first: ``f(path, leaf, *others)``.
 
     >>> tree_map_with_path(lambda p, x: p, {"a": [0, 0]})
@@ -384,7 +418,7 @@ def tree_map_with_path(f: Callable[..., object], tree: T, *rest: T) -> T:
     """
     treedef, columns = _flatten_all(tree, rest)
     values = [f(p, *xs) for p, *xs in zip(leaf_paths(treedef), *columns, strict=True)]
-    return cast("T", _build(treedef, iter(values)))
+    return _build(treedef, iter(values))
 
 
 def tree_reduce(f: Callable[[S, object], S], tree: object, initial: S) -> S:

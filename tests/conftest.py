@@ -9,6 +9,7 @@ one another.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -55,6 +56,10 @@ def same_bits(a: object, b: object) -> bool:
 
 # --- the command line, as a user runs it ----------------------------------------------------
 
+needs_pillow = pytest.mark.skipif(importlib.util.find_spec("PIL") is None,
+                                  reason="Pillow is not installed (pip install -e '.[images]')")
+needs_tqdm = pytest.mark.skipif(importlib.util.find_spec("tqdm") is None,
+                                reason="tqdm is not installed (pip install -e '.[progress]')")
 QUICK = ("--max-steps", "300", "--epochs", "1")
 """``train`` options for a run of a few seconds."""
 

@@ -15,7 +15,7 @@ class Pair:
 
     left: object
     right: object
-    tag: str = fnn.static_field(default="pair")  # type: ignore[assignment]
+    tag: str = fnn.static_field(default="pair")
 
 
 def arrays(max_side: int = 3) -> st.SearchStrategy[np.ndarray]:

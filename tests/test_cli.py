@@ -27,7 +27,17 @@ from functional_nn.cli.main import COMMANDS, build_parser
 from functional_nn.cli.options import hidden_sizes
 from functional_nn.data import flatten_images, load_dataset
 from functional_nn.recipes import RECIPES, Recipe, build_optimizer, build_params
-from tests.conftest import DATA, QUICK, needs_data, ok, one_json, run_cli, same_bits
+from tests.conftest import (
+    DATA,
+    QUICK,
+    needs_data,
+    needs_pillow,
+    needs_tqdm,
+    ok,
+    one_json,
+    run_cli,
+    same_bits,
+)
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +162,7 @@ def test_evaluate_accepts_bare_parameters(tmp_path: Path) -> None:
 
 
 @needs_data
+@needs_tqdm
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 def test_progress_bar_on_a_terminal_shows_the_running_loss(tmp_path: Path) -> None:
     import fcntl
@@ -205,6 +216,7 @@ def write_pgm(path: Path, image: np.ndarray) -> None:
 
 
 @needs_data
+@needs_pillow
 def test_predict_pgm_png_and_index_agree(trained: tuple[Path, dict[str, Any]]) -> None:
     from PIL import Image
 
@@ -229,6 +241,7 @@ def test_predict_pgm_png_and_index_agree(trained: tuple[Path, dict[str, Any]]) -
 
 
 @needs_data
+@needs_pillow
 def test_predict_converts_resizes_and_warns_but_never_inverts_by_itself(
         trained: tuple[Path, dict[str, Any]]) -> None:
     from PIL import Image

@@ -16,7 +16,7 @@ import pytest
 import functional_nn as fnn
 from functional_nn import checkpoint
 from functional_nn.data.registry import FILE_NAMES
-from tests.conftest import DATA, needs_data, run_cli
+from tests.conftest import DATA, needs_data, needs_pillow, run_cli
 
 
 @pytest.fixture
@@ -158,12 +158,14 @@ def test_checkpoint_that_does_not_match_the_dataset(tmp_path: Path, sizes: list[
           message)
 
 
+@needs_pillow  # reading an image file needs the images extra
 def test_image_of_the_wrong_kind(old: Path) -> None:
     (old.parent / "notes.png").write_text("this is not a PNG\n")
     fails(run_cli("predict", old.name, "notes.png", cwd=old.parent), 1,
           "notes.png: not an image (expected a PNG or PGM file)")
 
 
+@needs_pillow  # reading an image file needs the images extra
 def test_truncated_image(old: Path) -> None:
     from PIL import Image
 
@@ -173,6 +175,7 @@ def test_truncated_image(old: Path) -> None:
     fails(run_cli("predict", old.name, "cut.png", cwd=old.parent), 1, "cut.png: unreadable image")
 
 
+@needs_pillow  # reading an image file needs the images extra
 def test_image_that_does_not_exist(old: Path) -> None:
     fails(run_cli("predict", old.name, "nope.pgm", cwd=old.parent), 1, "nope.pgm: no such file")
 

@@ -10,14 +10,15 @@ processes on 127.0.0.1 runs the work; with a scheduler address the same code run
 try:
     import dask as _dask  # noqa: F401
     import distributed as _distributed  # noqa: F401
-except ImportError as error:
+except ImportError as _missing:  # private: `error` was a public, unannotated module symbol
     raise ImportError(
-        f"functional_nn.distributed needs Dask ({error}); install it with: "
-        "pip install 'functional_nn[dask]'") from error
+        f"functional_nn.distributed needs Dask ({_missing}); install it with: "
+        "pip install 'functional_nn[dask]'") from _missing
 
 from .cluster import QUIET_SCHEDULER as QUIET_SCHEDULER
 from .cluster import WORKER_ENV as WORKER_ENV
 from .cluster import client_for as client_for
+from .cluster import close as close
 from .cluster import connect as connect
 from .cluster import local_client as local_client
 from .cluster import pin_blas as pin_blas
@@ -46,6 +47,7 @@ __all__ = [
     "SweepData",
     "SweepResult",
     "client_for",
+    "close",
     "combine",
     "connect",
     "grid",

@@ -1,19 +1,22 @@
 """Clients and clusters: a local cluster on 127.0.0.1 by default, a scheduler address otherwise.
 
-Some of ``distributed``'s functions carry no type hints (``Client()``, ``scatter``, ``run``,
-``as_completed``), so every call into them goes through a small typed function here and no
-``Any`` reaches a public signature: public functions take a ``distributed.Client`` and return
-``distributed.Future[T]``.
+Some of ``distributed``'s functions carry no type hints (``Client()``, ``scatter``, ``close``,
+``as_completed``, ``Future.done``), so every call into them goes through a small typed function
+here and no ``Any`` reaches a public signature: public functions take a ``distributed.Client``
+and return ``distributed.Future[T]``. Those calls go through :func:`_untyped` rather than
+``# type: ignore[no-untyped-call]``: without Dask installed mypy sees ``distributed`` as
+``Any`` and would call every such ignore unused, and the type check must pass either way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import dask.config
 import distributed
@@ -22,7 +25,9 @@ from distributed import Client, Future
 __all__ = [
     "QUIET_SCHEDULER",
     "WORKER_ENV",
+    "cancel_pending",
     "client_for",
+    "close",
     "connect",
     "finished",
     "local_client",
@@ -36,6 +41,12 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def _untyped(value: object) -> Any:
+    """``value`` as ``Any``: how this module calls the functions Dask leaves unannotated."""
+    return value
+
 
 QUIET_SCHEDULER: dict[str, object] = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
 """No dashboard, and the scheduler's small HTTP server on a free port of 127.0.0.1 (not 8787)."""
@@ -82,7 +93,7 @@ def local_client(workers: int = 2, threads_per_worker: int = 1, *,
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     with worker_environment():
-        client: Client = distributed.Client(  # type: ignore[no-untyped-call]
+        client: Client = _untyped(distributed.Client)(
             n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
             host="127.0.0.1", dashboard_address=None, memory_limit=memory_limit,
             silence_logs=log_level, scheduler_kwargs=QUIET_SCHEDULER)
@@ -92,8 +103,7 @@ def local_client(workers: int = 2, threads_per_worker: int = 1, *,
 def connect(address: str, *, timeout: float = 10.0) -> Client:
     """A client of the scheduler at ``address`` (``tcp://host:8786``), or ``OSError``."""
     try:
-        client: Client = distributed.Client(  # type: ignore[no-untyped-call]
-            address, timeout=timeout)
+        client: Client = _untyped(distributed.Client)(address, timeout=timeout)
     except (OSError, TimeoutError) as error:
         reason = str(error) or type(error).__name__
         raise OSError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
@@ -114,7 +124,7 @@ def client_for(client: Client | None = None, *, address: str | None = None,
     try:
         yield made
     finally:
-        made.close()  # type: ignore[no-untyped-call]
+        close(made)
 
 
 def submit(client: Client, func: Callable[..., T], *args: object, key: str | None = None,
@@ -127,20 +137,32 @@ def submit(client: Client, func: Callable[..., T], *args: object, key: str | Non
 
 def scatter(client: Client, value: T, *, broadcast: bool = False) -> Future[T]:
     """Send ``value`` to the workers once (to every worker with ``broadcast``): its future."""
-    future = client.scatter(value, broadcast=broadcast, hash=False)  # type: ignore[no-untyped-call]
-    return cast("Future[T]", future)
+    future: Future[T] = _untyped(client).scatter(value, broadcast=broadcast, hash=False)
+    return future
 
 
 def scatter_each(client: Client, values: Sequence[T]) -> list[Future[T]]:
     """Send each value to one worker, spreading them over the workers: their futures."""
-    futures = client.scatter(list(values), hash=False)  # type: ignore[no-untyped-call]
-    return cast("list[Future[T]]", futures)
+    futures: list[Future[T]] = _untyped(client).scatter(list(values), hash=False)
+    return futures
 
 
 def finished(futures: Iterable[Future[T]]) -> Iterator[Future[T]]:
     """The futures in the order they finish (``distributed.as_completed``)."""
-    done = distributed.as_completed(list(futures))  # type: ignore[no-untyped-call]
-    return cast("Iterator[Future[T]]", iter(done))
+    done: Iterator[Future[T]] = iter(_untyped(distributed).as_completed(list(futures)))
+    return done
+
+
+def cancel_pending(futures: Iterable[Future[Any]]) -> None:
+    """Cancel each of the futures that has not finished yet."""
+    for future in futures:
+        if not _untyped(future).done():
+            _untyped(future).cancel()
+
+
+def close(client: Client) -> None:
+    """Close ``client`` (and the local cluster it started, if any)."""
+    _untyped(client).close()
 
 
 def worker_pids(client: Client) -> dict[str, int]:
@@ -157,14 +179,29 @@ def this_worker() -> str:
         return "local"
 
 
+class _Pool(Protocol):
+    """One of threadpoolctl's library controllers (threadpoolctl has no type hints)."""
+
+    num_threads: int
+
+
+class _Pools(Protocol):
+    """The part of threadpoolctl's ``ThreadpoolController`` used here."""
+
+    lib_controllers: list[_Pool]
+
+    def limit(self, *, limits: int) -> object: ...
+
+
 @functools.cache
-def _blas_pools() -> object | None:
+def _blas_pools() -> _Pools | None:
     """threadpoolctl's controller of this process's BLAS pools, or ``None`` without it."""
-    try:
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+    try:  # optional and untyped: a module handle (Any) checks the same with or without it
+        threadpoolctl = importlib.import_module("threadpoolctl")
     except ImportError:
         return None
-    return cast(object, ThreadpoolController().select(user_api="blas"))
+    pools: _Pools = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    return pools
 
 
 def pin_blas(threads: int | None) -> None:
@@ -179,6 +216,5 @@ def pin_blas(threads: int | None) -> None:
     pools = _blas_pools()
     if threads is None or pools is None:
         return
-    controllers: list[object] = getattr(pools, "lib_controllers", [])
-    if any(getattr(pool, "num_threads", threads) != threads for pool in controllers):
-        pools.limit(limits=threads)  # type: ignore[attr-defined]
+    if any(pool.num_threads != threads for pool in pools.lib_controllers):
+        pools.limit(limits=threads)

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
 import numpy as np
@@ -28,7 +28,7 @@ from ..data import Dataset, flatten_images, load_dataset
 from ..layers import Sequential
 from ..recipes import EpochRecord, Recipe, train
 from ..train import TrainingDiverged
-from .cluster import client_for, finished, pin_blas, scatter, submit, this_worker
+from .cluster import cancel_pending, client_for, finished, pin_blas, scatter, submit, this_worker
 
 __all__ = ["STATUSES", "Data", "SweepData", "SweepResult", "grid", "run_recipe", "scatter_data",
            "sweep", "sweep_data", "sweep_iter"]
@@ -102,7 +102,8 @@ class SweepResult:
                              for k, v in attrs.asdict(r).items()} for r in self.history]}
 
 
-Data = Dataset | SweepData | Sequence[Arrays] | Future[SweepData]
+# An explicit alias: without Dask, Future is Any to mypy and an implicit alias would not be one
+Data: TypeAlias = Dataset | SweepData | Sequence[Arrays] | Future[SweepData]
 """What a sweep trains on: a dataset, ``(x, y, test_x, test_y)``, or data already scattered."""
 
 
@@ -212,9 +213,7 @@ def sweep_iter(configs: Sequence[Recipe], *, data: Data | None = None,
                     result = _lost(*futures[future], error)
                 yield result
         finally:
-            for future in futures:
-                if not future.done():  # type: ignore[no-untyped-call]
-                    future.cancel()  # type: ignore[no-untyped-call]
+            cancel_pending(futures)
 
 
 def sweep(configs: Sequence[Recipe], *, client: Client | None = None, data: Data | None = None,
