@@ -27,7 +27,7 @@ from functional_nn.testing import check_grads
 class LeakyReLU:
     """``x if x > 0 else slope * x``; ``slope`` is a hyperparameter, not a leaf."""
 
-    slope: float = fnn.static_field(default=0.01)  # type: ignore[assignment]
+    slope: float = fnn.static_field(default=0.01)
 
 
 def leaky_forward(layer: LeakyReLU, x: fnn.Array,

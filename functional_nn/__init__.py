@@ -25,6 +25,9 @@ from .losses import Loss as Loss
 from .losses import log_softmax as log_softmax
 from .losses import softmax as softmax
 from .losses import softmax_cross_entropy as softmax_cross_entropy
+from .maps import tree_map as tree_map
+from .maps import tree_map_with_path as tree_map_with_path
+from .maps import tree_reduce as tree_reduce
 from .metrics import accuracy as accuracy
 from .model import forward as forward
 from .model import grad as grad
@@ -47,10 +50,7 @@ from .tree import static_field as static_field
 from .tree import tree_flatten as tree_flatten
 from .tree import tree_leaves as tree_leaves
 from .tree import tree_leaves_with_path as tree_leaves_with_path
-from .tree import tree_map as tree_map
-from .tree import tree_map_with_path as tree_map_with_path
 from .tree import tree_paths as tree_paths
-from .tree import tree_reduce as tree_reduce
 from .tree import tree_structure as tree_structure
 from .tree import tree_unflatten as tree_unflatten
 

@@ -217,28 +217,28 @@ def _compile(treedef: TreeDef[object], shapes: tuple[tuple[int, ...], ...],
 
     def emit(node: TreeDef[object]) -> str:
         kind = node.kind
-        if kind == pytree._LEAF:
+        if kind == pytree.LEAF:
             i = next(leaf_index)
             view = f"base[{offsets[i]}:{offsets[i + 1]}]"
             if len(shapes[i]) != 1:  # a slice already has the shape of a 1-D leaf
                 view += f".reshape({shapes[i]!r})"
             lines.append(f"    v{i} = {view}")
             return f"v{i}"
-        if kind == pytree._NONE:
+        if kind == pytree.NONE:
             return "None"
         kids = [emit(c) for c in node.children]
         n = next(names)
-        if kind in (pytree._TUPLE, pytree._LIST):
+        if kind in (pytree.TUPLE, pytree.LIST):
             items = "".join(k + ", " for k in kids)
-            return f"({items})" if kind == pytree._TUPLE else f"[{items}]"
-        if kind == pytree._DICT:
+            return f"({items})" if kind == pytree.TUPLE else f"[{items}]"
+        if kind == pytree.DICT:
             env[f"K{n}"] = node.aux
             return f"dict(zip(K{n}, ({''.join(k + ', ' for k in kids)})))"
         env[f"C{n}"] = node.node_type
-        if kind == pytree._NAMEDTUPLE:
+        if kind == pytree.NAMEDTUPLE:
             return f"C{n}({', '.join(kids)})"
         fields, static = cast("tuple[tuple[str, ...], tuple[str, ...]]",
-                              pytree._layout(cast("type", node.node_type)))
+                              pytree.field_layout(cast("type", node.node_type)))
         if not fields:
             shared: object = object.__new__(cast("type", node.node_type))
             for field, value in zip(static, node.aux, strict=True):

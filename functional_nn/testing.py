@@ -8,9 +8,10 @@ from typing import TypeVar, cast
 import attrs
 import numpy as np
 
+from .maps import tree_map
 from .model import grad as model_grad
 from .model import loss as model_loss
-from .tree import array_leaves, tree_flatten, tree_map, tree_paths, tree_unflatten
+from .tree import array_leaves, tree_flatten, tree_paths, tree_unflatten
 
 __all__ = ["GradCheck", "GradientMismatch", "check_grads"]
 

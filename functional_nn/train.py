@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import attrs
 import numpy as np
@@ -27,6 +27,7 @@ from .rules import Context
 
 __all__ = [
     "Batch",
+    "Step",
     "TrainState",
     "TrainingDiverged",
     "batches",
@@ -60,10 +61,21 @@ class TrainState(Generic[P, S]):
     loss: float = math.nan
 
 
-class TrainingDiverged(FloatingPointError):
-    """The loss became non-finite; ``state`` is the last state with a finite loss."""
+class Step(Protocol[S]):
+    """A training step for parameter trees of any type P: ``(TrainState[P, S], batch) ->
+    TrainState[P, S]``. What :func:`train_step` returns when no argument fixes P."""
 
-    def __init__(self, state: TrainState[object, object], step: int, loss: float) -> None:
+    def __call__(self, state: TrainState[P, S], batch: Batch, /) -> TrainState[P, S]: ...
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became non-finite; ``state`` is the last state with a finite loss.
+
+    Its tree and state types are those of the training that raised, which an ``except``
+    clause cannot name: ``Any``, for the handler to annotate.
+    """
+
+    def __init__(self, state: TrainState[Any, Any], step: int, loss: float) -> None:
         super().__init__(f"training diverged at step {step}: loss is {loss}; "
                          "try a lower learning rate or gradient clipping")
         self.state = state
@@ -131,7 +143,7 @@ def _gradients(value_and_grad: StateValueAndGrad[P, S]) -> Callable[
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             value, grads = value_and_grad(state, *batch)
         if not math.isfinite(value):
-            raise TrainingDiverged(state, state.step, value)  # type: ignore[arg-type]
+            raise TrainingDiverged(state, state.step, value)
         return state, value, grads
     return gradients
 
@@ -166,6 +178,12 @@ def _of_params(value_and_grad: ValueAndGrad[P]) -> StateValueAndGrad[P, S]:
     return of_state
 
 
+@overload
+def train_step(optimizer: Optimizer[S], *, loss: Loss | None = None, seed: int | None = None,
+               value_and_grad: None = None) -> Step[S]: ...
+@overload
+def train_step(optimizer: Optimizer[S], *, value_and_grad: ValueAndGrad[P],
+               ) -> Callable[[TrainState[P, S], Batch], TrainState[P, S]]: ...
 def train_step(optimizer: Optimizer[S], *, loss: Loss | None = None,
                seed: int | None = None, value_and_grad: ValueAndGrad[P] | None = None,
                ) -> Callable[[TrainState[P, S], Batch], TrainState[P, S]]:

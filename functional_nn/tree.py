@@ -15,20 +15,18 @@ can write their data already, copied and made read-only otherwise.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Generic, TypeAlias, TypeVar, cast, overload
+from collections.abc import Iterable, Iterator
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._array import Array, is_frozen, owned
+from ._array import is_frozen, owned
 from ._static import STATIC as STATIC
 from ._static import is_static, static_field
 
 __all__ = [
-    "NotArray",
     "TreeDef",
     "TreeStructureError",
     "array_leaves",
@@ -42,10 +40,7 @@ __all__ = [
     "tree_flatten",
     "tree_leaves",
     "tree_leaves_with_path",
-    "tree_map",
-    "tree_map_with_path",
     "tree_paths",
-    "tree_reduce",
     "tree_structure",
     "tree_unflatten",
 ]
@@ -55,8 +50,6 @@ S = TypeVar("S")
 
 # Node kinds in a TreeDef (a TreeDef's ``kind``).
 LEAF, NONE, TUPLE, NAMEDTUPLE, LIST, DICT, ATTRS = range(7)
-_LEAF, _NONE, _TUPLE, _NAMEDTUPLE = LEAF, NONE, TUPLE, NAMEDTUPLE
-_LIST, _DICT, _ATTRS = LIST, DICT, ATTRS
 
 
 class TreeStructureError(ValueError):
@@ -82,7 +75,6 @@ def field_layout(cls: type) -> _Layout | None:
     return layout
 
 
-_layout = field_layout  # the private name, until _flat.py uses the public one
 
 
 @attrs.frozen(repr=False)
@@ -107,8 +99,8 @@ class TreeDef(Generic[T]):
         return tree_unflatten(self, leaves)
 
 
-_LEAF_DEF: TreeDef[object] = TreeDef(_LEAF, None, (), (), 1)
-_NONE_DEF: TreeDef[object] = TreeDef(_NONE, None, (), (), 0)
+_LEAF_DEF: TreeDef[object] = TreeDef(LEAF, None, (), (), 1)
+_NONE_DEF: TreeDef[object] = TreeDef(NONE, None, (), (), 0)
 
 
 def _node(kind: int, node_type: type | None, aux: tuple[object, ...],
@@ -126,19 +118,19 @@ def _flatten_into(tree: object, leaves: list[object]) -> TreeDef[object]:
     if layout is not None:
         names, static = layout
         kids = [_flatten_into(getattr(tree, n), leaves) for n in names]
-        return _node(_ATTRS, cls, tuple(getattr(tree, n) for n in static), kids)
+        return _node(ATTRS, cls, tuple(getattr(tree, n) for n in static), kids)
     if tree is None:
         return _NONE_DEF
     if cls is tuple or cls is list:
         kids = [_flatten_into(c, leaves) for c in cast("Iterable[object]", tree)]
-        return _node(_TUPLE if cls is tuple else _LIST, None, (), kids)
+        return _node(TUPLE if cls is tuple else LIST, None, (), kids)
     if isinstance(tree, tuple) and hasattr(cls, "_fields"):
         kids = [_flatten_into(c, leaves) for c in tree]
-        return _node(_NAMEDTUPLE, cls, (), kids)
+        return _node(NAMEDTUPLE, cls, (), kids)
     if isinstance(tree, dict):
         keys = sorted(tree)
         kids = [_flatten_into(tree[k], leaves) for k in keys]
-        return _node(_DICT, None, tuple(keys), kids)
+        return _node(DICT, None, tuple(keys), kids)
     leaves.append(tree)
     return _LEAF_DEF
 
@@ -199,12 +191,12 @@ def _frozen(leaf: object) -> object:
 
 def _build(treedef: TreeDef[object], leaves: Iterator[object]) -> object:
     kind = treedef.kind
-    if kind == _LEAF:
+    if kind == LEAF:
         return next(leaves)
-    if kind == _NONE:
+    if kind == NONE:
         return None
     kids = [_build(c, leaves) for c in treedef.children]
-    if kind == _ATTRS:
+    if kind == ATTRS:
         cls = cast("type", treedef.node_type)
         names, static = cast("_Layout", field_layout(cls))
         obj: object = object.__new__(cls)
@@ -213,11 +205,11 @@ def _build(treedef: TreeDef[object], leaves: Iterator[object]) -> object:
         for name, value in zip(static, treedef.aux, strict=True):
             object.__setattr__(obj, name, value)
         return obj
-    if kind == _TUPLE:
+    if kind == TUPLE:
         return tuple(kids)
-    if kind == _LIST:
+    if kind == LIST:
         return kids
-    if kind == _NAMEDTUPLE:
+    if kind == NAMEDTUPLE:
         return cast("type", treedef.node_type)(*kids)
     return dict(zip(treedef.aux, kids, strict=True))
 
@@ -236,18 +228,18 @@ def tree_unflatten(treedef: TreeDef[T], leaves: Iterable[object]) -> T:
 def child_paths(treedef: TreeDef[Any]) -> list[str]:
     """The path suffix of each child of a node: ``.w``, ``[2]`` or ``['key']``."""
     kind = treedef.kind
-    if kind == _ATTRS:
+    if kind == ATTRS:
         return ["." + n for n in cast("_Layout",
                                       field_layout(cast("type", treedef.node_type)))[0]]
-    if kind == _NAMEDTUPLE:
+    if kind == NAMEDTUPLE:
         return ["." + n for n in cast("tuple[str, ...]", treedef.node_type._fields)]  # type: ignore[union-attr]
-    if kind == _DICT:
+    if kind == DICT:
         return [f"[{k!r}]" for k in treedef.aux]
     return [f"[{i}]" for i in range(len(treedef.children))]
 
 
 def _paths(treedef: TreeDef[object], prefix: str, out: list[str]) -> None:
-    if treedef.kind == _LEAF:
+    if treedef.kind == LEAF:
         out.append(prefix)
         return
     for suffix, child in zip(child_paths(treedef), treedef.children, strict=True):
@@ -279,34 +271,34 @@ def tree_leaves_with_path(tree: object) -> list[tuple[str, object]]:
 def describe(treedef: TreeDef[Any], leaves: Iterator[str] | None = None) -> str:
     """A one-line picture of a structure, each leaf drawn as ``*`` or as the next of ``leaves``."""
     kind = treedef.kind
-    if kind == _LEAF:
+    if kind == LEAF:
         return "*" if leaves is None else next(leaves)
-    if kind == _NONE:
+    if kind == NONE:
         return "None"
     kids = [describe(c, leaves) for c in treedef.children]
-    if kind == _TUPLE:
+    if kind == TUPLE:
         return "(" + ", ".join(kids) + ("," if len(kids) == 1 else "") + ")"
-    if kind == _LIST:
+    if kind == LIST:
         return "[" + ", ".join(kids) + "]"
-    if kind == _DICT:
+    if kind == DICT:
         return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(treedef.aux, kids, strict=True)) + "}"
     cls = cast("type", treedef.node_type)
     names = [s.lstrip(".") for s in child_paths(treedef)]
     parts = [f"{n}={v}" for n, v in zip(names, kids, strict=True)]
-    if kind == _ATTRS:
+    if kind == ATTRS:
         static = cast("_Layout", field_layout(cls))[1]
         parts += [f"{n}={v!r}" for n, v in zip(static, treedef.aux, strict=True)]
     return f"{cls.__name__}({', '.join(parts)})"
 
 
 def _node_label(treedef: TreeDef[object]) -> str:
-    if treedef.kind == _LEAF:
+    if treedef.kind == LEAF:
         return "a leaf"
-    if treedef.kind == _DICT:
+    if treedef.kind == DICT:
         return f"a dict with keys {list(treedef.aux)}"
     if treedef.node_type is not None:
         return f"{treedef.node_type.__name__}"
-    name = {_NONE: "None", _TUPLE: "a tuple", _LIST: "a list"}[treedef.kind]
+    name = {NONE: "None", TUPLE: "a tuple", LIST: "a list"}[treedef.kind]
     return f"{name} of {len(treedef.children)}" if treedef.children else name
 
 
@@ -331,102 +323,6 @@ def _first_difference(a: TreeDef[object], b: TreeDef[object], path: str) -> str:
     """The path and description of the first place where two structures differ."""
     where, a, b = _differing(a, b, path)
     same_node = (a.kind, a.node_type, len(a.children)) == (b.kind, b.node_type, len(b.children))
-    if not same_node or a.kind == _DICT:
+    if not same_node or a.kind == DICT:
         return f"at {where or '<root>'}: {_node_label(a)} vs {_node_label(b)}"
     return f"at {where or '<root>'}: static fields {a.aux!r} vs {b.aux!r}"
-
-
-def _flatten_all(tree: object,
-                 rest: tuple[object, ...]) -> tuple[TreeDef[object], list[list[object]]]:
-    leaves, treedef = tree_flatten(tree)
-    columns = [leaves]
-    for i, other in enumerate(rest, start=1):
-        other_leaves, other_def = tree_flatten(other)
-        if other_def != treedef:
-            where = _first_difference(treedef, other_def, "")
-            raise TreeStructureError(f"tree 0 and tree {i} differ {where}")
-        columns.append(other_leaves)
-    return treedef, columns
-
-
-# Typing tree_map. No type says "T with other leaves", so the overloads tell cases apart by
-# what f returns, and give a lambda's parameters their type, Array, by arity. f returns arrays:
-# the result has the trees' type, T, on the premise that their leaves are arrays (parameters,
-# gradients, moments). f returns numbers, bools, shapes or dtypes (NotArray, which excludes
-# arrays): the same structure, but no type says so, and the result is Any for the caller to
-# annotate, not a T of arrays it isn't. f takes and returns object: T. The exclusions keep
-# mypy exact: it types a lambda's call as Any when overloads of different results all accept
-# the lambda, and it checks a lambda's body only against overloads that can fail it (no
-# Callable[..., object] for one or two trees, where a lambda's parameters would be Any).
-
-NotArray: TypeAlias = (bool | int | float | complex | str | bytes | np.generic | np.dtype[Any]
-                       | tuple[int, ...] | None)
-"""What :func:`tree_map`'s ``f`` returns when it summarises a leaf: a number, a bool, a shape."""
-
-
-@overload
-def tree_map(f: Callable[[Array], Array], tree: T, /) -> T: ...
-@overload
-def tree_map(f: Callable[[Array, Array], Array], tree: T, other: T, /) -> T: ...
-@overload
-def tree_map(f: Callable[[Array], NotArray], tree: object, /) -> Any: ...
-@overload
-def tree_map(f: Callable[[Array, Array], NotArray], tree: object, other: object, /) -> Any: ...
-@overload
-def tree_map(f: Callable[[object], object], tree: T, /) -> T: ...
-@overload
-def tree_map(f: Callable[[object, object], object], tree: T, other: T, /) -> T: ...
-@overload
-def tree_map(f: Callable[..., object], tree: T, other: T, third: T, /, *rest: T) -> T: ...
-def tree_map(f: Callable[..., object], tree: object, /, *rest: object) -> Any:
-    """Apply ``f`` to the leaves of one or more trees of the same structure.
-
-    Same as ``tree_unflatten(treedef, map(f, leaves, *rest_leaves))``. To type checkers the
-    result has the trees' type, except when ``f`` returns numbers, bools, shapes or dtypes:
-    then it is ``Any``, to annotate (``shapes: dict[str, tuple[int, ...]] = tree_map(...)``).
-    ``f``'s parameters are arrays (or objects); over more than two trees, ``f`` is unchecked.
-
-    >>> tree_map(lambda a, b: a + b, {"x": 1, "y": (2, 3)}, {"x": 10, "y": (20, 30)})
-    {'x': 11, 'y': (22, 33)}
-    """
-    treedef, columns = _flatten_all(tree, rest)
-    return _build(treedef, iter([f(*xs) for xs in zip(*columns, strict=True)]))
-
-
-@overload
-def tree_map_with_path(f: Callable[[str, Array], Array], tree: T, /) -> T: ...
-@overload
-def tree_map_with_path(f: Callable[[str, Array, Array], Array], tree: T, other: T, /) -> T: ...
-@overload
-def tree_map_with_path(f: Callable[[str, Array], NotArray], tree: object, /) -> Any: ...
-@overload
-def tree_map_with_path(f: Callable[[str, Array, Array], NotArray], tree: object,
-                       other: object, /) -> Any: ...
-@overload
-def tree_map_with_path(f: Callable[[str, object], object], tree: T, /) -> T: ...
-@overload
-def tree_map_with_path(f: Callable[[str, object, object], object], tree: T, other: T, /
-                       ) -> T: ...
-@overload
-def tree_map_with_path(f: Callable[..., object], tree: T, other: T, third: T, /,
-                       *rest: T) -> T: ...
-def tree_map_with_path(f: Callable[..., object], tree: object, /, *rest: object) -> Any:
-    """Like :func:`tree_map`, with each leaf's path passed first: ``f(path, leaf, *others)``.
-
-    >>> tree_map_with_path(lambda p, x: p, {"a": [0, 0]})
-    {'a': ["['a'][0]", "['a'][1]"]}
-    """
-    treedef, columns = _flatten_all(tree, rest)
-    values = [f(p, *xs) for p, *xs in zip(leaf_paths(treedef), *columns, strict=True)]
-    return _build(treedef, iter(values))
-
-
-def tree_reduce(f: Callable[[S, object], S], tree: object, initial: S) -> S:
-    """Fold ``f`` over the leaves of a tree, left to right, starting from ``initial``.
-
-    Same as ``functools.reduce(f, tree_leaves(tree), initial)``.
-
-    >>> tree_reduce(lambda acc, x: acc + x, [1, (2, 3)], 0)
-    6
-    """
-    return functools.reduce(f, tree_leaves(tree), initial)

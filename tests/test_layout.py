@@ -109,7 +109,8 @@ def _outside(edges: dict[str, set[str]], part: str) -> set[str]:
             if not (target == inside or target.startswith(inside + "."))}
 
 
-LOW_LEVEL = {"functional_nn._array", "functional_nn._atomic", "functional_nn._validators"}
+LOW_LEVEL = {"functional_nn._array", "functional_nn._atomic", "functional_nn._validators",
+             "functional_nn._static", "functional_nn._memory"}
 MODEL = {"functional_nn.model", "functional_nn.layers", "functional_nn.rules",
          "functional_nn.losses", "functional_nn.train", "functional_nn.recipes"}
 
@@ -118,9 +119,11 @@ def test_the_dependency_directions() -> None:
     edges = graph(PACKAGE)
     assert _outside(edges, "tree") <= LOW_LEVEL  # generic: knows no layer, model or optimizer
     assert _outside(edges, "data") <= LOW_LEVEL  # files into arrays, knowing no model
+    # a Flat is a tree stored as one buffer: generic too
+    assert _outside(edges, "flat") <= LOW_LEVEL | {"functional_nn.tree"}
     assert not _outside(edges, "optim") & MODEL  # an optimizer works on any parameter tree
     assert not _outside(edges, "checkpoint") & (MODEL | {"functional_nn.optim"})
-    for part in ("_array", "_atomic", "_validators"):
+    for part in ("_array", "_atomic", "_validators", "_memory"):
         assert not _outside(edges, part)
     users_of_cli = {name for name, targets in edges.items()
                     if any(t.startswith("functional_nn.cli") for t in targets)}

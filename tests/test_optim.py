@@ -19,6 +19,7 @@ from hypothesis.extra.numpy import array_shapes
 from functional_nn._array import Array
 from functional_nn.flat import flatten, unflatten
 from functional_nn.layers import Dense, Sequential, mlp
+from functional_nn.maps import tree_map
 from functional_nn.optim import (
     AccumulateState,
     AdamState,
@@ -52,7 +53,7 @@ from functional_nn.optim import (
     update,
     warmup_cosine_decay,
 )
-from functional_nn.tree import TreeStructureError, tree_leaves, tree_map
+from functional_nn.tree import TreeStructureError, tree_leaves
 from tests.torch_reference import reference_trajectory, torch_trajectory
 
 P = TypeVar("P")

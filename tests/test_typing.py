@@ -20,7 +20,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPE_TESTS = ROOT / "tests" / "typing"
-PENDING = TYPE_TESTS / "pending"
 
 needs_pyright = pytest.mark.skipif(importlib.util.find_spec("pyright") is None,
                                    reason="pyright is not installed (pip install -e '.[dev]')")
@@ -86,22 +85,13 @@ def in_folder(errors: Diagnostics, folder: Path) -> Diagnostics:
 
 @needs_pyright
 def test_type_tests_pass_pyright_strict(pyright_errors: Diagnostics) -> None:
-    errors = [e for e in in_folder(pyright_errors, TYPE_TESTS)
-              if e not in in_folder(pyright_errors, PENDING)]
+    errors = in_folder(pyright_errors, TYPE_TESTS)
     assert not errors, describe(errors)
 
 
 @needs_pyright
 def test_readme_examples_pass_pyright_strict(pyright_errors: Diagnostics) -> None:
     errors = [e for e in pyright_errors if not Path(str(e["file"])).is_relative_to(TYPE_TESTS)]
-    assert not errors, describe(errors)
-
-
-@needs_pyright
-@pytest.mark.xfail(strict=True, reason="train_step(opt) bound to a name: its tree type is "
-                   "Unknown to pyright until train.py returns a generic step (issue 13)")
-def test_pending_type_tests_pass_pyright_strict(pyright_errors: Diagnostics) -> None:
-    errors = in_folder(pyright_errors, PENDING)
     assert not errors, describe(errors)
 
 

@@ -64,13 +64,13 @@ def _number(kind: type[N], validate: Callable[[str, N], N], expected: str) -> Ca
     return parse
 
 
-positive_int = _number(int, validators.positive_int, "a positive integer")
+positive_int: Callable[[str], int] = _number(int, validators.positive_int, "a positive integer")
 """An integer >= 1."""
-non_negative_int = _number(int, validators.non_negative_int, "an integer")
+non_negative_int: Callable[[str], int] = _number(int, validators.non_negative_int, "an integer")
 """An integer >= 0."""
-positive_float = _number(float, validators.positive, "a number")
+positive_float: Callable[[str], float] = _number(float, validators.positive, "a number")
 """A finite number > 0."""
-non_negative_float = _number(float, validators.non_negative, "a number")
+non_negative_float: Callable[[str], float] = _number(float, validators.non_negative, "a number")
 """A finite number >= 0."""
 
 

@@ -22,8 +22,8 @@ class Output:
     def __init__(self, as_json: bool = False, stdout: TextIO | None = None,
                  stderr: TextIO | None = None) -> None:
         self.as_json = as_json
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
+        self.stdout: TextIO = stdout or sys.stdout
+        self.stderr: TextIO = stderr or sys.stderr
 
     def say(self, line: str = "") -> None:
         """A human line; flushed at once so a pipe sees progress as it happens."""

@@ -67,7 +67,8 @@ OPTIONS: dict[str, tuple[str, Callable[[str], object], str]] = {
     "weight_decay": ("weight_decay", non_negative_float, "weight decays"),
     "clip": ("clip", non_negative_float, "global-norm clipping thresholds (0: off)"),
 }
-CHOICES = {"activation": tuple(ACTIVATIONS), "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+CHOICES: dict[str, tuple[str, ...]] = {"activation": tuple(ACTIVATIONS), "optimizer": OPTIMIZERS,
+                                       "schedule": SCHEDULES}
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -244,7 +245,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     except KeyboardInterrupt:
         raise Interrupted("interrupted; no results written") from None
     finally:
-        client.close()  # type: ignore[no-untyped-call]
+        dist.close(client)
     return _report(results, varied, args, output, time.perf_counter() - started)
 
 

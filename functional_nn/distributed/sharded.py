@@ -33,9 +33,9 @@ import numpy as np
 import numpy.typing as npt
 from distributed import Client, Future
 
+from ..maps import tree_map
 from ..model import value_and_grad
 from ..train import Batch
-from ..tree import tree_map
 from .cluster import pin_blas, scatter, scatter_each, submit
 
 __all__ = ["ShardedData", "ShardedValueAndGrad", "combine", "scatter_shards", "shard",

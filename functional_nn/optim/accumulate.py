@@ -8,7 +8,7 @@ import attrs
 import numpy as np
 
 from .._array import Array, owned
-from ..tree import tree_map
+from ..maps import tree_map
 from .base import Optimizer, Tree, flatten_arrays, leaves_like
 
 __all__ = ["AccumulateState", "accumulate"]

@@ -17,12 +17,13 @@ Nothing here mutates its inputs. Arrays the optimizers create are handed out rea
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast, overload
 
 import attrs
 import numpy as np
 import numpy.typing as npt
+from attrs import AttrsInstance
 
 from .._array import Array
 from ..flat import Flat
@@ -39,6 +40,7 @@ __all__ = [
     "InitFn",
     "Mask",
     "MaskFn",
+    "MaskTree",
     "Optimizer",
     "Tree",
     "UpdateFn",
@@ -64,7 +66,11 @@ Tree: TypeAlias = object
 MaskFn: TypeAlias = Callable[[str, Array], bool]
 """``mask(path, leaf) -> bool``: whether the leaf at ``path`` (e.g. ``layers[2].b``) takes part."""
 
-Mask: TypeAlias = MaskFn | Tree
+MaskTree: TypeAlias = (bool | np.bool_ | AttrsInstance | tuple["MaskTree", ...]
+                       | list["MaskTree"] | Mapping[Any, "MaskTree"] | None)
+"""A tree of bools: its nodes are attrs instances, tuples, lists, dicts and ``None``."""
+
+Mask: TypeAlias = MaskFn | MaskTree
 """A :data:`MaskFn`, or a tree of bools (one per leaf) with the structure of the parameters."""
 
 

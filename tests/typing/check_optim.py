@@ -56,3 +56,13 @@ def rejected(net: fnn.Sequential, grads: fnn.Sequential, d: dict[str, Array]) ->
     # a state of the wrong optimizer, and a learning rate that is no number or schedule
     _state: SgdState = optim.adam(0.1).init(net)  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     optim.adam("fast")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+def masks(net: fnn.Sequential) -> None:
+    sgd = optim.sgd(0.1)
+    optim.masked(sgd, lambda path, leaf: not path.endswith(".b"))
+    optim.masked(sgd, fnn.tree_map(lambda w: w.ndim == 2, net))
+    optim.masked(sgd, {"w": True, "b": (False, None)})
+    # mypy only: outside mypy, attrs makes AttrsInstance an empty protocol that anything meets
+    optim.masked(sgd, "layers")  # type: ignore[arg-type]
+    optim.masked(sgd, 1.0)  # type: ignore[arg-type]

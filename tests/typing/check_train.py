@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import assert_type
+from typing import Any, assert_type
 
 import functional_nn as fnn
 from functional_nn import checkpoint, optim
@@ -31,3 +31,13 @@ def checkpoints_of_a_known_tree(state: State, net: fnn.Sequential) -> None:
     assert_type(checkpoint.load("model.npz", like=net), fnn.Sequential)
     _sgd: fnn.TrainState[fnn.Sequential, SgdState]
     _sgd = checkpoint.load("run.npz", like=state)  # type: ignore[arg-type]  # pyright: ignore[reportAssignmentType]
+
+
+def divergence(net: fnn.Sequential, batches: Iterator[Batch]) -> None:
+    opt = optim.adam(1e-3)
+    try:
+        fnn.fit(fnn.train_step(opt), fnn.TrainState(net, opt.init(net)), batches)
+    except fnn.TrainingDiverged as error:
+        assert_type(error.state, fnn.TrainState[Any, Any])
+        last: State = error.state
+        assert_type(last.params, fnn.Sequential)
