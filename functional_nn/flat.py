@@ -35,7 +35,8 @@ from . import tree as pytree
 from ._array import Array, owned, readonly
 from .tree import STATIC, TreeDef, tree_flatten, tree_leaves_with_path
 
-__all__ = ["Flat", "Layout", "flatten", "layout_of", "unflatten"]
+__all__ = ["Flat", "Flattened", "Layout", "flatten", "from_flattened", "layout_of", "to_flattened",
+           "unflatten"]
 
 T = TypeVar("T")
 
@@ -257,3 +258,47 @@ def _compile(treedef: TreeDef[object], shapes: tuple[tuple[int, ...], ...],
     source = "def build(base):\n" + "".join(line + "\n" for line in lines) + f"    return {root}\n"
     exec(compile(source, "<functional_nn.flat builder>", "exec"), env)
     return _Builder(cast("Callable[[Array], Any]", env["build"]))
+
+
+@attrs.frozen
+class Flattened(Generic[T]):
+    """How a :class:`Flat` is written to a checkpoint: as its tree (leaves keyed by their
+    paths, such as ``params.tree.layers[0].w``), marked so that loading makes it a Flat again."""
+
+    tree: T
+
+
+def _rewrite(tree: object, node: Callable[[object], object | None]) -> object:
+    """``tree`` with every node for which ``node(n)`` is not None replaced by that value."""
+    replaced = node(tree)
+    if replaced is not None:
+        return replaced
+    if isinstance(tree, np.ndarray) or tree is None:
+        return tree
+    cls = type(tree)
+    fields = pytree.field_layout(cls)
+    if fields is not None:
+        changes = {name: _rewrite(getattr(tree, name), node) for name in fields[0]}
+        if all(changes[name] is getattr(tree, name) for name in fields[0]):
+            return tree
+        out = object.__new__(cls)  # as tree_unflatten rebuilds attrs nodes: no __init__
+        for name in (*fields[0], *fields[1]):
+            object.__setattr__(out, name, changes.get(name, getattr(tree, name)))
+        return out
+    if cls is tuple or cls is list:
+        return cls(_rewrite(c, node) for c in cast("Sequence[object]", tree))
+    if isinstance(tree, tuple) and hasattr(cls, "_fields"):
+        return cls(*(_rewrite(c, node) for c in tree))
+    if isinstance(tree, dict):
+        return {k: _rewrite(v, node) for k, v in tree.items()}
+    return tree
+
+
+def to_flattened(tree: object) -> object:
+    """``tree`` with each :class:`Flat` in it replaced by a :class:`Flattened` of its tree."""
+    return _rewrite(tree, lambda n: Flattened(n.tree) if isinstance(n, Flat) else None)
+
+
+def from_flattened(tree: object) -> object:
+    """``tree`` with each :class:`Flattened` in it made a :class:`Flat` again."""
+    return _rewrite(tree, lambda n: flatten(n.tree) if isinstance(n, Flattened) else None)

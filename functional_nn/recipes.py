@@ -31,6 +31,7 @@ from ._validators import (
     real,
     sizes,
 )
+from .flat import Flat, flatten
 from .layers import ACTIVATIONS, Sequential, mlp
 from .metrics import evaluate
 from .train import TrainState, epochs, fit_iter, steps_per_epoch, train_step
@@ -195,7 +196,7 @@ class RunResult:
     """A finished run: its recipe, final state and per-epoch history."""
 
     recipe: Recipe
-    state: TrainState[Sequential, Any]
+    state: TrainState[Flat[Sequential], Any]
     history: tuple[EpochRecord, ...]
 
     @property
@@ -204,7 +205,7 @@ class RunResult:
 
 
 Arrays = npt.NDArray[np.generic]
-State = TrainState[Sequential, Any]
+State = TrainState[Flat[Sequential], Any]
 
 Watch = Callable[[Iterator[State], int, int], Iterator[State]]
 """Sees an epoch's lazy stream of states, with the epoch's index and number of steps, and yields
@@ -244,7 +245,8 @@ def epoch_stream(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: A
     One :func:`~functional_nn.fit_iter` stream of states over all the run's batches, cut into
     epochs: the recipe's step folded over :func:`~functional_nn.epochs`, from ``params`` (by
     default the recipe's own, :func:`build_params`), stopping after ``max_steps`` steps if
-    given. ``watch`` sees each epoch's states as they are made. Deterministic: the same
+    given, on a :class:`~functional_nn.flat.Flat` of them (``unflatten(state.params)`` is the
+    network). ``watch`` sees each epoch's states as they are made. Deterministic: the same
     recipe and data give bit-identical states. Raises ``ValueError`` at once when ``x`` is
     empty.
     """
@@ -256,8 +258,8 @@ def epoch_stream(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: A
     if params is None:
         params = build_params(recipe, math.prod(x.shape[1:]), classes)
     stream = epochs(x, y, batch_size=recipe.batch_size, seed=recipe.seed, count=len(plan))
-    states = fit_iter(train_step(optimizer), TrainState(params, optimizer.init(params), 0),
-                      stream)
+    flat = flatten(params)  # every optimizer transform then runs over one buffer
+    states = fit_iter(train_step(optimizer), TrainState(flat, optimizer.init(flat), 0), stream)
     next(states)  # the starting state itself
     return _cut(states, plan, test_x, test_y, classes, watch or _unwatched)
 

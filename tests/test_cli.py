@@ -66,7 +66,8 @@ def test_train_json_is_one_object_and_checkpoint_holds_the_run(
     state = checkpoint.load(folder / "model.npz")
     assert isinstance(state, fnn.TrainState)
     assert state.step == 300
-    assert isinstance(state.params, fnn.Sequential)
+    assert isinstance(state.params, fnn.Flat)  # the run's state as it trained
+    assert isinstance(fnn.unflatten(state.params), fnn.Sequential)
     meta = checkpoint.load_metadata(folder / "model.npz")
     assert meta["architecture"] == {"sizes": [784, 16, 16, 10], "activation": "relu",
                                     "parameters": 13002}
@@ -299,7 +300,7 @@ def test_the_checkpoint_is_the_librarys_own_fold_to_the_bit(
     x = flatten_images(data.train_x)
     recipe = Recipe(epochs=1)
     optimizer = build_optimizer(recipe, 1875)
-    params = build_params(recipe, 784, 10)
+    params = fnn.flatten(build_params(recipe, 784, 10))
     state = fnn.TrainState(params, optimizer.init(params), 0)
     batches = fnn.batches(x, data.train_y, batch_size=32, seed=0, epoch=0)
     expected = fnn.fit(fnn.train_step(optimizer), state, itertools.islice(batches, 300))

@@ -91,7 +91,8 @@ def assert_same_run(result: SweepResult, reference: RunResult) -> None:
     assert result.status == "ok", result.message
     assert result.recipe == reference.recipe
     assert result.params is not None
-    for a, b in zip(fnn.array_leaves(result.params), fnn.array_leaves(reference.state.params),
+    reference_params = fnn.unflatten(reference.state.params)
+    for a, b in zip(fnn.array_leaves(result.params), fnn.array_leaves(reference_params),
                     strict=True):
         assert a.dtype == b.dtype
         assert a.tobytes() == b.tobytes()

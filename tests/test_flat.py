@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -194,3 +195,26 @@ def test_layer_kinds_registered_by_users_train_on_a_flat() -> None:
     grads = fnn.grad(flatten(net), x, y)
     assert grads.buffer.tobytes() == flatten(fnn.grad(net, x, y)).buffer.tobytes()
     assert len(tree_flatten(grads)[0]) == 1
+
+
+def test_a_flat_state_round_trips_through_a_checkpoint(tmp_path: Path) -> None:
+    from functional_nn import checkpoint
+
+    opt = optim.adam(0.01)
+    flat = flatten(_net(2))
+    x = np.random.default_rng(0).standard_normal((8, 5)).astype(np.float32)
+    y = np.arange(8) % 3
+    stream = list(fnn.batches(x, y, batch_size=4, seed=0, epoch=0)) * 3
+    step = fnn.train_step(opt)
+    middle = fnn.fit(step, fnn.TrainState(flat, opt.init(flat)), stream[:3])
+    checkpoint.save(tmp_path / "run.npz", middle)
+    keys = [leaf.key for leaf in checkpoint.read_info(tmp_path / "run.npz").leaves]
+    assert "params.tree.layers[0].w" in keys  # saved as the tree, keyed by its paths
+    for loaded in (cast("fnn.TrainState[Flat[fnn.Sequential], Any]",
+                        checkpoint.load(tmp_path / "run.npz")),
+                   checkpoint.load(tmp_path / "run.npz", like=middle)):
+        assert isinstance(loaded.params, Flat)
+        assert loaded.params.layout is flat.layout
+        resumed = fnn.fit(step, loaded, stream[3:])
+        straight = fnn.fit(step, middle, stream[3:])
+        assert resumed.params.buffer.tobytes() == straight.params.buffer.tobytes()

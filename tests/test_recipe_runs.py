@@ -106,7 +106,7 @@ def test_the_epoch_stream_is_the_fold_of_fit_iter_cut_into_epochs() -> None:
     assert epochs[0].record.train_loss == float(epochs[0].losses.mean())
     # the same bits as the public fold over the same batches
     optimizer = build_optimizer(recipe, 4)
-    params = build_params(recipe, 4, 4)
+    params = fnn.flatten(build_params(recipe, 4, 4))
     start = fnn.TrainState(params, optimizer.init(params), 0)
     expected = fnn.fit(fnn.train_step(optimizer), start,
                        fnn.epochs(x, y, batch_size=16, seed=2, count=2))

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _atomic as atomic
+from ..flat import from_flattened, to_flattened
 from ..tree import tree_structure, tree_unflatten
 from .errors import CheckpointError, RecordError
 from .leaves import LeafInfo, leaf_value
@@ -79,7 +80,7 @@ def save(path: str | os.PathLike[str], tree: object, *,
     """
     name = os.fspath(path)
     try:
-        record, leaves, arrays = from_tree(tree)
+        record, leaves, arrays = from_tree(to_flattened(tree))
         meta = json_metadata(metadata)
     except RecordError as error:
         raise CheckpointError(f"cannot save {name}: {error}") from None
@@ -228,7 +229,9 @@ def load(path: str | os.PathLike[str], like: object = None) -> object:
     defines a class before loading, since a checkpoint never imports anything itself.
 
     With ``like``, the saved structure, dtypes and shapes must equal those of ``like``, and the
-    tree is rebuilt the same way as ``tree_unflatten(tree_structure(like), leaves)``. Either way
+    tree is rebuilt the same way as ``tree_unflatten(tree_structure(like), leaves)``. A
+    :class:`~functional_nn.flat.Flat` is saved as its tree, keyed by the tree's paths, and
+    loads as a Flat again. Either way
     a mismatch or a bad file raises :class:`CheckpointError` naming the file and the first
     difference, e.g. ``at layers[2].w: expected float32 array of shape (16, 10), found ...``.
     """
@@ -238,13 +241,14 @@ def load(path: str | os.PathLike[str], like: object = None) -> object:
                 treedef = to_treedef(archive.record)
         else:
             with _errors(archive.name, "like= is not a tree a checkpoint can hold: "):
+                like = to_flattened(like)
                 expected = from_json(from_tree(like)[0])
             difference = first_difference_of(expected, archive.record)
             if difference is not None:
                 raise CheckpointError(f"{archive.name} does not match like= {difference}")
             treedef = tree_structure(like)
         leaves = archive.leaves()
-    return tree_unflatten(treedef, leaves)
+    return from_flattened(tree_unflatten(treedef, leaves))
 
 
 def load_metadata(path: str | os.PathLike[str]) -> dict[str, object]:

@@ -15,6 +15,7 @@ import attrs
 
 from .. import checkpoint
 from ..data import DATASETS, Dataset
+from ..flat import unflatten
 from ..layers import Dense, Sequential
 from ..train import TrainState
 from .dataset import class_count
@@ -60,7 +61,7 @@ def load_model(path: str) -> Model:
     """Load a checkpoint holding a ``TrainState`` or bare parameters."""
     _sniff(path)
     tree = checkpoint.load(path)  # a CheckpointError names the file and the problem
-    params = tree.params if isinstance(tree, TrainState) else tree
+    params = unflatten(tree.params if isinstance(tree, TrainState) else tree)
     if isinstance(params, Dense):
         params = Sequential((params,))
     sizes = _sizes(path, params)

@@ -14,7 +14,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 import numpy as np
@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from .. import __version__, checkpoint
 from ..data import Dataset, flatten_images
+from ..flat import Flat, unflatten
 from ..layers import ACTIVATIONS, Sequential, param_count
 from ..recipes import (
     OPTIMIZERS,
@@ -53,7 +54,7 @@ from .output import Output
 
 __all__ = ["TrainResult", "add_parser", "run", "train"]
 
-State = TrainState[Sequential, object]
+State = TrainState[Flat[Sequential], Any]
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -258,7 +259,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
         write_json(args.metrics, record)
     if args.plots:
         test_x: npt.NDArray[np.float32] = flatten_images(data.test_x)
-        for path in draw_all(args.plots, record, result.state.params, test_x, data.test_y):
+        for path in draw_all(args.plots, record, unflatten(result.state.params), test_x,
+                             data.test_y):
             output.say(f"wrote {path}")
     saved = f"saved {args.out}" + (f" and {args.metrics}" if args.metrics else "")
     output.say(f"{saved}: test accuracy {result.history[-1].test_accuracy:.2%} after "

@@ -25,6 +25,7 @@ from distributed import Client, Future
 
 from .. import checkpoint
 from ..data import Dataset, flatten_images, load_dataset
+from ..flat import unflatten
 from ..layers import Sequential
 from ..recipes import EpochRecord, Recipe, train
 from ..train import TrainingDiverged
@@ -169,9 +170,9 @@ def run_recipe(recipe: Recipe, data: SweepData, index: int = 0, out_dir: str | N
             done = attrs.evolve(failed, status="diverged", history=run.history, message=reason)
         elif out_dir is None:
             done = attrs.evolve(failed, status="ok", history=run.history,
-                                params=run.state.params)
+                                params=unflatten(run.state.params))
         else:
-            path = _save(out_dir, index, recipe, run.state.params)
+            path = _save(out_dir, index, recipe, unflatten(run.state.params))
             done = attrs.evolve(failed, status="ok", history=run.history, checkpoint=path)
     except TrainingDiverged as error:
         done = attrs.evolve(failed, status="diverged", message=str(error))
