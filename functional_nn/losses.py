@@ -226,7 +226,7 @@ class Huber:
     @delta.validator
     def _check(self, attribute: attrs.Attribute[float], value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < np.inf:
-            raise ValueError(f"huber: delta must be > 0 and finite, got {value!r}")
+            raise ValueError(f"huber: delta must be positive and finite, got {value!r}")
 
     def value_and_grad(self, outputs: Array, targets: npt.ArrayLike) -> tuple[float, Array]:
         r = outputs - _float_targets("huber", outputs, targets)

@@ -165,7 +165,7 @@ def test_bad_targets_name_the_loss(loss: losses.Loss, targets: np.ndarray, match
 def test_bad_hyperparameters() -> None:
     with pytest.raises(ValueError, match="label_smoothing must be in"):
         losses.cross_entropy(1.5)
-    with pytest.raises(ValueError, match="delta must be > 0"):
+    with pytest.raises(ValueError, match="delta must be positive"):
         losses.huber(0.0)
 
 

@@ -163,7 +163,7 @@ def test_a_schedule_drives_sgd() -> None:
 
 @pytest.mark.parametrize(("build", "error", "message"), [
     (lambda: constant_schedule(float("nan")), ValueError, "value must be finite"),
-    (lambda: exponential_decay(1.0, 0.0, 10), ValueError, "decay_rate must be > 0"),
+    (lambda: exponential_decay(1.0, 0.0, 10), ValueError, "decay_rate must be positive"),
     (lambda: exponential_decay(1.0, 0.5, 0), ValueError, "transition_steps must be >= 1, got 0"),
     (lambda: exponential_decay(1.0, 0.5, 2.5),  # type: ignore[arg-type]
      TypeError, "transition_steps must be an integer"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +15,7 @@ from hypothesis import strategies as st
 import functional_nn as fnn
 from functional_nn import optim
 from functional_nn.train import Batch, epochs, steps_per_epoch
-
-DATA = os.environ.get("FUNCTIONAL_NN_DATA")
+from tests.conftest import needs_data, same_bits
 
 State = fnn.TrainState[fnn.Sequential, object]
 Step = Callable[[State, Batch], State]
@@ -34,13 +32,6 @@ def start(seed: int = 0, opt: optim.Optimizer[Any] | None = None) -> tuple[State
     params = fnn.mlp([3, 8, 3], seed=seed)
     state: State = fnn.TrainState(params=params, opt_state=optimizer.init(params), step=0)
     return state, fnn.train_step(optimizer)
-
-
-def leaves_equal(a: object, b: object) -> bool:
-    """Equal structure and bit-identical leaves (arrays and scalars alike)."""
-    (la, ta), (lb, tb) = fnn.tree_flatten(a), fnn.tree_flatten(b)
-    return ta == tb and all(
-        np.asarray(x).tobytes() == np.asarray(y).tobytes() for x, y in zip(la, lb, strict=True))
 
 
 @given(st.integers(1, 50), st.integers(1, 12), st.integers(0, 99), st.booleans())
@@ -90,7 +81,7 @@ def test_fit_over_a_concatenation_is_fit_of_fits(k1: int, k2: int) -> None:
     state, step = start()
     whole = fnn.fit(step, state, stream)
     parts = fnn.fit(step, fnn.fit(step, state, stream[:k1]), stream[k1:])
-    assert leaves_equal(whole, parts)
+    assert same_bits(whole, parts)
     assert whole.step == parts.step == k1 + k2
 
 
@@ -103,7 +94,7 @@ def test_last_of_fit_iter_is_fit(k: int) -> None:
     states = list(fnn.fit_iter(step, state, stream))
     assert len(states) == k + 1
     assert states[0] is state
-    assert leaves_equal(states[-1], fnn.fit(step=step, state=state, batches=stream))
+    assert same_bits(states[-1], fnn.fit(step=step, state=state, batches=stream))
     assert [s.step for s in states] == list(range(k + 1))
 
 
@@ -113,7 +104,7 @@ def test_training_is_deterministic_and_learns() -> None:
     for _ in range(2):
         state, step = start(seed=3)
         runs.append(fnn.fit(step, state, epochs(x, y, batch_size=16, seed=3, count=15)))
-    assert leaves_equal(runs[0], runs[1])
+    assert same_bits(runs[0], runs[1])
     assert runs[0].loss == runs[1].loss
     assert fnn.accuracy(runs[0].params, x, y) > 0.9
 
@@ -157,7 +148,7 @@ def test_train_step_accepts_a_custom_value_and_grad() -> None:
     assert state.step == 2
 
 
-@pytest.mark.skipif(DATA is None, reason="FUNCTIONAL_NN_DATA is not set")
+@needs_data
 def test_origin_network_learns_real_mnist() -> None:
     from functional_nn.data import flatten_images, load_dataset
 

@@ -16,7 +16,6 @@ Nothing here mutates its inputs. Arrays the optimizers create are handed out rea
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar, cast, overload
 
@@ -186,37 +185,6 @@ def chain(*transforms: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
         return grads, tuple(new_state)
 
     return Optimizer(init_fn, update_fn)
-
-
-# Helpers shared by the transforms (not exported).
-
-
-def real(name: str, value: object) -> float:
-    """``value`` as a float; raises ``TypeError`` naming it when it is not a real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    return float(value)
-
-
-def check(name: str, value: object, ok: Callable[[float], bool], requirement: str) -> float:
-    """``value`` as a float, or a ``ValueError`` such as ``eps must be > 0, got -1.0``."""
-    x = real(name, value)
-    if not ok(x):
-        raise ValueError(f"{name} must be {requirement}, got {value!r}")
-    return x
-
-
-def non_negative(name: str, value: object) -> float:
-    return check(name, value, lambda x: x >= 0.0 and x != float("inf"), ">= 0 and finite")
-
-
-def positive(name: str, value: object) -> float:
-    return check(name, value, lambda x: 0.0 < x < float("inf"), "> 0 and finite")
-
-
-def unit_interval(name: str, value: object) -> float:
-    """A decay rate in [0, 1)."""
-    return check(name, value, lambda x: 0.0 <= x < 1.0, "in [0, 1)")
 
 
 def flatten_arrays(tree: P) -> tuple[list[Array], TreeDef[P]]:

@@ -7,8 +7,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from .._validators import positive
 from ..tree import tree_leaves
-from .base import EmptyState, Optimizer, positive
+from .base import EmptyState, Optimizer
 from .transforms import empty_init, scaled
 
 __all__ = ["clip_by_global_norm", "global_norm"]

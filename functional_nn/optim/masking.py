@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .._array import Array, owned
+from .._validators import non_negative
 from ..tree import tree_flatten, tree_leaves
-from .base import EmptyState, Mask, Optimizer, flatten_arrays, leaves_like, mask_flags, non_negative
+from .base import EmptyState, Mask, Optimizer, flatten_arrays, leaves_like, mask_flags
 from .transforms import empty_init
 
 __all__ = ["MaskedState", "add_decayed_weights", "masked"]

@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeAlias
 
-from .base import check, non_negative, positive
+from .._validators import check, non_negative, positive
 
 __all__ = [
     "Schedule",

@@ -16,8 +16,9 @@ import attrs
 import numpy as np
 
 from .._array import Array
+from .._validators import check, non_negative, positive, unit_interval
 from ._leafwise import leafwise, zeros_like
-from .base import EmptyState, Optimizer, Tree, check, non_negative, positive, unit_interval
+from .base import EmptyState, Optimizer, Tree
 from .schedules import Schedule, constant_schedule, validated
 
 __all__ = [
