@@ -4,8 +4,10 @@ A layer kind is three things: a frozen attrs class (its parameters; hyperparamet
 fields), a forward rule ``(layer, x, ctx) -> (y, residual)`` and a VJP rule
 ``(layer, residual, g, out, ctx) -> input_grad`` that writes the parameter gradients into
 ``out`` (a tree like the layer, of fresh writable arrays), registered together.
-``check_grads`` compares the VJP with central finite differences in float64; hypothesis runs
-that comparison over random shapes, batches and slopes.
+The testing kit checks them: ``check_layer`` compares one layer's VJP (parameters and input)
+with central finite differences in float64, ``check_grads`` the whole network's gradient,
+``assert_pure`` that nothing is mutated or drawn from a global RNG; hypothesis runs them over
+the kit's random networks and batches (``functional_nn.testing.strategies``).
 
 Run: ``python examples/property_test_your_layer.py`` (add ``--examples 200`` for a longer run).
 """
@@ -20,7 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import functional_nn as fnn
-from functional_nn.testing import check_grads
+from functional_nn.testing import assert_pure, check_grads, check_layer
+from functional_nn.testing import strategies as fst
 
 
 @attrs.frozen
@@ -65,22 +68,28 @@ fnn.register(Scale, scale_forward, scale_vjp)
 
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[fnn.Sequential, np.ndarray, np.ndarray]:
-    """A network using the new layers, a batch and labels, all drawn at random."""
-    n_in, hidden, classes = (draw(st.integers(1, 6)) for _ in range(3))
-    batch, seed = draw(st.integers(1, 5)), draw(st.integers(0, 2**31))
+    """A random MLP from the kit with the new layers spliced in, and a batch that fits it."""
+    net = draw(fst.mlps(max_layers=2, dtypes=(np.float64,)))
+    first, *rest = net.layers
+    assert isinstance(first, fnn.Dense)
+    width = first.w.shape[1]
     slope = draw(st.floats(0.0, 0.5))
-    rng = np.random.default_rng(seed)
-    first, last = fnn.mlp([n_in, hidden, classes + 1], seed=seed, dtype=np.float64).layers[::2]
-    net = fnn.Sequential((first, LeakyReLU(slope), Scale(rng.uniform(0.5, 2, hidden)), last))
-    x = rng.standard_normal((batch, n_in))
-    return net, x, rng.integers(0, classes + 1, batch)
+    gain = np.random.default_rng(draw(st.integers(0, 2**31))).uniform(0.5, 2, width)
+    net = fnn.Sequential((first, LeakyReLU(slope), Scale(gain), *rest))
+    x, y = draw(fst.batches_for(net))
+    return net, x, y
 
 
 @given(cases())
 def gradients_match_finite_differences(case: tuple[fnn.Sequential, np.ndarray, np.ndarray]) -> None:
-    """The property: for every drawn network, the VJPs agree with finite differences."""
+    """The properties: each new layer's VJP (its input gradient too) and the whole network's
+    gradient agree with finite differences, and the gradient is a pure function."""
     net, x, y = case
+    hidden = fnn.forward(fnn.Sequential(net.layers[:1]), x)
+    check_layer(net.layers[1], hidden)  # LeakyReLU
+    check_layer(net.layers[2], hidden)  # Scale: its gain and its input
     check_grads(fnn.loss, net, x, y, max_per_leaf=None)
+    assert_pure(fnn.value_and_grad, net, x, y)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,9 +23,8 @@ import functional_nn as fnn
 from functional_nn import optim
 from functional_nn._array import is_frozen
 from functional_nn.flat import Flat, flatten, layout_of, unflatten
+from functional_nn.testing.strategies import Node as Pair
 from functional_nn.tree import tree_flatten, tree_leaves
-
-from .strategies import Pair
 
 
 def float_trees() -> st.SearchStrategy[object]:

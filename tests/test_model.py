@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 import pytest
@@ -10,7 +12,16 @@ from hypothesis import strategies as st
 
 import functional_nn as fnn
 from functional_nn.testing import GradientMismatch, check_grads
-from tests.strategies import networks
+from functional_nn.testing import strategies as fst
+
+
+@st.composite
+def networks(draw: st.DrawFn, dtype: type[np.floating[Any]] = np.float64
+             ) -> tuple[fnn.Sequential, np.ndarray, np.ndarray]:
+    """A random MLP of ``dtype`` with a batch and integer labels that fit it."""
+    net = draw(fst.mlps(dtypes=(dtype,)))
+    x, y = draw(fst.batches_for(net, one_hot=False))
+    return net, x, y
 
 Net = tuple[fnn.Sequential, np.ndarray, np.ndarray]
 

@@ -11,8 +11,13 @@ from hypothesis import strategies as st
 
 import functional_nn as fnn
 from functional_nn import tree as pytree
+from functional_nn.testing import strategies as fst
+from functional_nn.testing.strategies import Node as Pair
 from tests.conftest import same_bits
-from tests.strategies import Pair, trees
+
+# array leaves and Python scalars, in every kind of node
+trees = fst.pytrees(st.one_of(fst.arrays(), st.integers(-5, 5),
+                              st.floats(-1, 1, allow_nan=False)), max_leaves=12)
 
 
 @given(trees)
