@@ -28,7 +28,11 @@ from ..tree import static_field
 
 __all__ = ["Node", "arrays", "batches_for", "data", "layers", "mlps", "pytrees"]
 
-data = st.data
+def data() -> st.SearchStrategy[st.DataObject]:
+    """Hypothesis's ``data()``: draw inside a test, e.g. ``data.draw(batches_for(net))``."""
+    return st.data()
+
+
 Floating = type[np.floating[Any]]
 
 
