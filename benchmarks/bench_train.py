@@ -459,9 +459,12 @@ def bench_net(net: str, names: list[str], args: argparse.Namespace, n: int,
     c = result["contenders"]
     if "functional_nn" in c:
         for other in c:
-            if other != "functional_nn":
+            if other in ("numpy_loop", "torch"):  # the plain adam net against the others
                 result[f"fnn_over_{other}"] = (c["functional_nn"]["samples_per_s"]
                                                / c[other]["samples_per_s"])
+            elif other != "functional_nn":  # a composition or new kind against plain adam
+                result[f"{other}_over_adam"] = (c[other]["samples_per_s"]
+                                                / c["functional_nn"]["samples_per_s"])
     return result
 
 
@@ -477,8 +480,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
             print(f"{r['net']:<16}{r['batch']:>6} {name:<14}{c['samples_per_s']:>11,.0f}"
                   f"{c['gflops']:>9.2f}{100 * c['fraction_of_matmul']:>7.1f}%{mem_s}"
                   f"{100 * c['test_accuracy']:>6.2f}%")
-        ratios = "  ".join(f"fnn/{k.removeprefix('fnn_over_')} = {v:.2f}x"
-                           for k, v in r.items() if k.startswith("fnn_over_"))
+        ratios = "  ".join(
+            [f"fnn/{k.removeprefix('fnn_over_')} = {v:.2f}x"
+             for k, v in r.items() if k.startswith("fnn_over_")]
+            + [f"{k.removesuffix('_over_adam')}/adam = {v:.2f}x"
+               for k, v in r.items() if k.endswith("_over_adam")])
         print(f"{'':<22}matmul alone: {r['matmul_gflops']:.1f} GFLOP/s on this net's shapes"
               f"   {ratios}")
 
