@@ -55,7 +55,7 @@ def _offsets(shapes: tuple[tuple[int, ...], ...]) -> tuple[int, ...]:
     return tuple(offsets)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Layout(Generic[T]):
     """Where each leaf of a tree of structure ``treedef`` lives in a flat buffer of ``dtype``:
     leaf ``i`` of shape ``shapes[i]`` is ``buffer[offsets[i]:offsets[i + 1]]``."""
@@ -64,11 +64,13 @@ class Layout(Generic[T]):
     shapes: tuple[tuple[int, ...], ...]
     dtype: np.dtype[Any]
     offsets: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False)
+    paths: tuple[str, ...] = attrs.field(init=False, eq=False, repr=False)
     _builder: _Builder = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         offsets = _offsets(self.shapes)
         object.__setattr__(self, "offsets", offsets)
+        object.__setattr__(self, "paths", tuple(pytree.leaf_paths(self.treedef)))
         object.__setattr__(self, "_builder", _compile(
             cast("TreeDef[object]", self.treedef), self.shapes, offsets))
 
@@ -80,6 +82,10 @@ class Layout(Generic[T]):
     def unflatten(self, buffer: Array) -> T:
         """The tree whose leaves are views of ``buffer`` (writable exactly when it is)."""
         return cast("T", self._builder.run(buffer))
+
+    def leaves(self, buffer: Array) -> list[Array]:
+        """The leaves of the tree stored in ``buffer``, in leaf order (views, no copies)."""
+        return _views(self, buffer)
 
     def expand(self, values: Sequence[bool]) -> npt.NDArray[np.bool_]:
         """One value per leaf, repeated over that leaf's elements: a read-only bool buffer.

@@ -77,7 +77,7 @@ def field_layout(cls: type) -> _Layout | None:
 
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, cache_hash=True)  # hashed often (layout caches): once is enough
 class TreeDef(Generic[T]):
     """The structure of a pytree: what remains when its leaves are taken out.
 

@@ -208,7 +208,15 @@ def mask_flags(mask: Mask, params: object) -> list[bool | npt.NDArray[np.bool_]]
     one flag is a bool per element of the buffer.
     """
     if isinstance(params, Flat):
-        return [params.layout.expand(cast("list[bool]", mask_flags(mask, params.tree)))]
+        layout = params.layout
+        flags: list[bool | npt.NDArray[np.bool_]]
+        if callable(mask):  # the layout knows the paths: no tree to build or walk
+            flags = [bool(mask(path, leaf))
+                     for path, leaf in zip(layout.paths, layout.leaves(params.buffer),
+                                           strict=True)]
+        else:
+            flags = mask_flags(mask, params.tree)
+        return [layout.expand(cast("list[bool]", flags))]
     if callable(mask):
         return [bool(mask(path, cast("Array", leaf)))
                 for path, leaf in tree_leaves_with_path(params)]
