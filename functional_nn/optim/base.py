@@ -220,12 +220,12 @@ def mask_flags(mask: Mask, params: object) -> list[bool | npt.NDArray[np.bool_]]
     if callable(mask):
         return [bool(mask(path, cast("Array", leaf)))
                 for path, leaf in tree_leaves_with_path(params)]
-    flags, mask_def = tree_flatten(mask)
+    bools, mask_def = tree_flatten(mask)
     param_def = tree_flatten(params)[1]
     if mask_def != param_def:
         raise TreeStructureError(f"mask has structure {mask_def!r}, but the parameters have "
                                  f"{param_def!r}")
     try:
-        return [bool(f) for f in flags]
+        return [bool(f) for f in bools]
     except ValueError:
         raise TypeError("a mask tree needs one bool per leaf") from None
