@@ -73,8 +73,10 @@ def save(path: str | os.PathLike[str], tree: object, *,
     """Write ``tree`` (and JSON ``metadata``) to the ``.npz`` file ``path``, atomically.
 
     The file is written to a temporary file in the same directory, flushed, synced and then
-    renamed onto ``path``: a crash or an interrupt leaves any previous checkpoint intact and
-    no temporary file behind. ``path`` is used exactly (no ``.npz`` is appended). Raises
+    renamed onto ``path``: an error, Ctrl-C, SIGTERM or SIGHUP leaves any previous checkpoint
+    intact and no temporary file behind; a process killed outright (SIGKILL, a power cut)
+    leaves the previous checkpoint intact and a temporary file that the next save to ``path``
+    removes. ``path`` is used exactly (no ``.npz`` is appended). Raises
     :class:`CheckpointError`, before touching the disk, for a leaf, a static field value or a
     metadata value that a checkpoint cannot hold, and when the file cannot be written.
     """
