@@ -1,8 +1,10 @@
 """Hostile files for the tests of bounded reading: small on disk, huge once decoded.
 
-Each maker streams its output (nothing the size of the decoded bomb is ever in memory), so a
-test can build a bomb of a few hundred MB in a fraction of a second, and the measurements of
-issue 14 one of 3 GB: ``python -m tests.bombs DIR SIZE`` writes every kind into ``DIR``.
+A run of zeros is deflated once per 16 MiB block and the block's bytes repeated (after a full
+flush a deflate stream forgets its history, so every block compresses to the same bytes): a
+bomb of a few hundred MB is made in a few milliseconds, and nothing its size is ever in
+memory. ``python -m tests.bombs DIR SIZE`` writes every kind into ``DIR`` (issue 14's
+measurements use SIZE 3e9).
 """
 
 from __future__ import annotations
@@ -12,71 +14,74 @@ import struct
 import sys
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
+import attrs
 import numpy as np
 
 from functional_nn import checkpoint
 from functional_nn.layers import mlp
 
-__all__ = ["CountingReader", "checkpoint_bomb", "deflated_zeros", "gzip_bomb",
-           "structure_bomb"]
+__all__ = ["Deflated", "checkpoint_bomb", "deflated", "gzip_bomb", "structure_bomb"]
 
-_CHUNK = 1 << 24
-
-
-class CountingReader(io.RawIOBase):
-    """A file opened for reading that counts the bytes read through it."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.file = open(path, "rb")  # noqa: SIM115 -- closed with this reader
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.file.tell()
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        n = self.file.readinto(buffer)
-        self.count += n
-        return n
-
-    def close(self) -> None:
-        self.file.close()
-        super().close()
+_BLOCK = 1 << 24
 
 
-def deflated_zeros(out: BinaryIO, size: int, *, head: bytes = b"", wbits: int = -15) -> int:
-    """Write ``head`` then ``size`` zero bytes, deflated, to ``out``; return their CRC-32."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+def _segment(data: bytes) -> bytes:
+    """``data`` deflated as a stream segment of its own (no history, not final)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush(zlib.Z_FULL_FLUSH)
+
+
+@attrs.frozen
+class Deflated:
+    """A raw deflate stream: ``head``, then ``block`` ``repeat`` times, then ``tail``; and the
+    CRC-32 and size of the data it holds."""
+
+    head: bytes
+    block: bytes
+    repeat: int
+    tail: bytes
+    crc: int
+    size: int
+
+    @property
+    def packed(self) -> int:
+        """The stream's size in bytes."""
+        return len(self.head) + self.repeat * len(self.block) + len(self.tail)
+
+    def pieces(self) -> Iterator[bytes]:
+        """The stream, piece by piece."""
+        yield self.head
+        for _ in range(self.repeat):
+            yield self.block
+        yield self.tail
+
+
+def deflated(head: bytes, count: int, fill: bytes = b"\0") -> Deflated:
+    """Raw deflate of ``head`` and then ``count`` bytes of ``fill`` (one byte)."""
+    block = fill * min(count, _BLOCK)
+    repeat, rest = divmod(count, len(block)) if block else (0, 0)
     crc = zlib.crc32(head)
-    out.write(packer.compress(head))
-    zeros = bytes(min(size, _CHUNK))
-    left = size
-    while left:
-        n = min(left, len(zeros))
-        out.write(packer.compress(zeros[:n]))
-        crc = zlib.crc32(zeros[:n], crc)
-        left -= n
-    out.write(packer.flush())
-    return crc
+    for _ in range(repeat):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(block[:rest], crc)
+    final = zlib.compressobj(9, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+    return Deflated(_segment(head), _segment(block) if repeat else b"", repeat,
+                    _segment(block[:rest]) + final, crc, len(head) + count)
 
 
 def gzip_bomb(path: Path, extra: int, shape: tuple[int, ...] = (60000, 28, 28)) -> Path:
     """A gzip IDX file whose header declares uint8 ``shape`` (MNIST's train images by
     default) and whose payload is that many zero bytes and ``extra`` more."""
     header = struct.pack(f">BBBB{len(shape)}I", 0, 0, 0x08, len(shape), *shape)
+    stream = deflated(header, int(np.prod(shape)) + extra)
     with open(path, "wb") as out:
-        deflated_zeros(out, int(np.prod(shape)) + extra, head=header, wbits=31)
+        out.write(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")
+        for piece in stream.pieces():
+            out.write(piece)
+        out.write(struct.pack("<II", stream.crc, stream.size & 0xFFFFFFFF))
     return path
 
 
@@ -88,23 +93,29 @@ def _npy_header(shape: tuple[int, ...], dtype: str = "<f4") -> bytes:
 
 
 def _replace_member(path: Path, name: str, head: bytes, count: int, fill: bytes = b"\0") -> None:
-    """Rewrite the zip at ``path`` with member ``name`` deflated: ``head``, then ``count``
-    bytes of ``fill``, streamed."""
+    """Rewrite the zip at ``path`` with member ``name`` deflated: ``head`` and then ``count``
+    bytes of ``fill``. Written by hand (zipfile would deflate it all, slowly)."""
     with zipfile.ZipFile(path) as source:
-        kept = [(i, source.read(i)) for i in source.infolist() if i.filename != name]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for info, data in kept:
-            archive.writestr(info, data)
-        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with archive.open(info, "w", force_zip64=True) as member:
-            member.write(head)
-            chunk = fill * min(count, _CHUNK)
-            left = count
-            while left:
-                n = min(left, len(chunk))
-                member.write(chunk[:n])
-                left -= n
+        kept = [(i.filename, source.read(i)) for i in source.infolist() if i.filename != name]
+    bomb = deflated(head, count, fill)
+    members = [*((n, 0, zlib.crc32(d), len(d), len(d), iter([d])) for n, d in kept),
+               (name, 8, bomb.crc, bomb.packed, bomb.size, bomb.pieces())]
+    central, offset = b"", 0
+    with open(path, "wb") as out:
+        for n, method, c, csize, usize, chunks in members:
+            encoded = n.encode()
+            local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, c, csize,
+                                usize, len(encoded), 0) + encoded
+            out.write(local)
+            for chunk in chunks:
+                out.write(chunk)
+            central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0,
+                                   0x21, c, csize, usize, len(encoded), 0, 0, 0, 0, 0,
+                                   offset) + encoded
+            offset += len(local) + csize
+        out.write(central)
+        out.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members),
+                              len(central), offset, 0))
 
 
 def checkpoint_bomb(path: Path, size: int) -> Path:
@@ -129,8 +140,7 @@ def structure_bomb(path: Path, padding: int) -> Path:
 
 if __name__ == "__main__":
     folder, size = Path(sys.argv[1]), int(float(sys.argv[2]))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "mnist").mkdir(exist_ok=True)
+    (folder / "mnist").mkdir(parents=True, exist_ok=True)
     gzip_bomb(folder / "mnist" / "train-images-idx3-ubyte.gz", size)
     checkpoint_bomb(folder / "weights-bomb.npz", size)
     structure_bomb(folder / "structure-bomb.npz", size // 3)
