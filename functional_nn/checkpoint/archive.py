@@ -27,6 +27,7 @@ from ..tree import tree_structure, tree_unflatten
 from .errors import CheckpointError, RecordError
 from .leaves import LeafInfo, leaf_value
 from .npz import MAX_RECORD, Members
+from .rebuilt import check_rebuilt
 from .record import Record, first_difference_of, from_json, from_tree, to_treedef
 from .values import json_metadata
 
@@ -232,7 +233,10 @@ def load(path: str | os.PathLike[str], like: object = None) -> object:
                 raise CheckpointError(f"{archive.name} does not match like= {difference}")
             treedef = tree_structure(like)
         leaves = archive.leaves()
-    return from_flattened(tree_unflatten(treedef, leaves))
+        tree = tree_unflatten(treedef, leaves)
+        with _errors(archive.name):
+            check_rebuilt(tree)
+    return from_flattened(tree)
 
 
 def load_metadata(path: str | os.PathLike[str]) -> dict[str, object]:
