@@ -243,12 +243,12 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
                 history.append(r)
             trace += _trace(epoch, every)
             state = epoch.state
-            output.say(f"epoch {r.epoch}/{len(plan)}: loss {r.train_loss:.4f}, test accuracy "
-                       f"{r.test_accuracy:.2%}, {r.seconds:.1f} s")
-            if on_epoch is not None:
+            if on_epoch is not None:  # first: once its line is out, the epoch is saved
                 on_epoch(TrainResult(state, sizes, list(history), {"every": every,
                                      "loss": list(trace)},
                                      before + time.perf_counter() - started, stamp))
+            output.say(f"epoch {r.epoch}/{len(plan)}: loss {r.train_loss:.4f}, test accuracy "
+                       f"{r.test_accuracy:.2%}, {r.seconds:.1f} s")
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted at step {progress.step}") from None
     except ValueError as error:  # inputs that no training can use
