@@ -2,9 +2,14 @@
 
 Every file the library writes (checkpoints, IDX files, downloads, and the command line's JSON,
 CSV and plots) goes to a temporary file beside its target, on the same file system so that the
-final rename is atomic: a crash, an error or Ctrl-C midway leaves any previous file as it was
-and no temporary file behind. The new file gets the mode of the file it replaces, or that of a
-newly created file (``0o666`` less the umask), never ``mkstemp``'s private ``0o600``.
+final rename is atomic: an error, Ctrl-C, SIGTERM or SIGHUP midway leaves any previous file as
+it was and no temporary file behind. The new file gets the mode of the file it replaces, or that
+of a newly created file (``0o666`` less the umask), never ``mkstemp``'s private ``0o600``.
+
+What no process can clean up after itself (SIGKILL, a power cut) leaves its temporary file
+(``.NAME.XXXXXXXX.tmp``): the next write to the same target removes it. A writer holds an
+exclusive ``flock`` on its temporary file for as long as it writes, so a temporary file that
+can be locked is one whose writer is gone, and concurrent writers never remove each other's.
 
 Errors are ``OSError``; each caller words them for its own users.
 """
@@ -13,14 +18,38 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import BinaryIO
 
 import attrs
 
-__all__ = ["Staged", "new_file_mode", "replacing", "umask", "write_bytes", "write_text"]
+try:
+    import fcntl
+
+    _LOCKING = True
+except ImportError:  # not POSIX: no locks, so stale temporary files are left alone
+    _LOCKING = False
+
+__all__ = ["Staged", "Terminated", "new_file_mode", "remove_stale", "replacing", "umask",
+           "write_bytes", "write_text"]
+
+# The signals that end a process by default and that a program can catch; SIGINT already
+# raises KeyboardInterrupt. SIGHUP does not exist on Windows.
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C's ``KeyboardInterrupt`` so the same cleanup runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def umask() -> int:
@@ -54,31 +83,124 @@ class Staged:
     path: Path
 
 
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[list[int]]:
+    """While the block runs, SIGTERM and SIGHUP raise :class:`Terminated` where they would
+    kill the process; the list gets the signal that did, to deliver again after cleaning up.
+
+    Only where nobody handles them already (a program's own handler is left alone), and only
+    in the main thread, the one that Python runs signal handlers in.
+    """
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    ours = [s for s, handler in previous.items() if handler == signal.SIG_DFL]
+    for s in ours:
+        signal.signal(s, _raise_terminated)
+    try:
+        yield caught
+    except Terminated as error:
+        if error.signum not in ours:
+            raise
+        caught.append(error.signum)
+    finally:
+        for s in ours:
+            signal.signal(s, previous[s])
+
+
+def _stale_pattern(target: str, suffix: str) -> re.Pattern[str]:
+    # mkstemp's random part: 8 characters of [a-z0-9_], never a dot.
+    return re.compile(rf"\.{re.escape(os.path.basename(target))}\.[a-z0-9_]{{8}}"
+                      rf"{re.escape(suffix)}\Z")
+
+
+def remove_stale(path: str | os.PathLike[str], suffix: str = ".tmp") -> list[str]:
+    """Remove the temporary files that writers of ``path`` left when killed; return them.
+
+    A file is stale when its lock can be taken: its writer, which held it, is gone.
+    """
+    if not _LOCKING:
+        return []
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    pattern = _stale_pattern(target, suffix)
+    removed = []
+    try:
+        names = [n for n in os.listdir(folder) if pattern.match(n)]
+    except OSError:
+        return []
+    for name in names:
+        candidate = os.path.join(folder, name)
+        with contextlib.suppress(OSError):
+            fd = os.open(candidate, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: a live writer's
+                os.unlink(candidate)
+                removed.append(candidate)
+            finally:
+                os.close(fd)
+    return removed
+
+
+def _locked_temporary(target: str, folder: str, suffix: str) -> tuple[int, str]:
+    """A new temporary file beside ``target``, locked for as long as its descriptor is open."""
+    while True:
+        fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix,
+                                         dir=folder)
+        if not _LOCKING:
+            return fd, temporary
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            # Between mkstemp and flock another writer's cleanup may have taken it for stale.
+            if os.path.samestat(os.fstat(fd), os.stat(temporary)):
+                return fd, temporary
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def replacing(path: str | os.PathLike[str], *, durable: bool = False,
               suffix: str = ".tmp") -> Iterator[Staged]:
     """A temporary file beside ``path`` that is renamed onto ``path`` when the block succeeds.
 
     When the block raises (anything, ``KeyboardInterrupt`` included), the temporary file is
-    removed and ``path`` is untouched. ``durable`` syncs the file and its folder to disk, so
-    that a power cut after the return cannot lose the new file.
+    removed and ``path`` is untouched; SIGTERM and SIGHUP, where nothing else handles them,
+    first remove it and then end the process as they would have. Stale temporary files of
+    ``path`` (see :func:`remove_stale`) are removed first. ``durable`` syncs the file and its
+    folder to disk, so that a power cut after the return cannot lose the new file.
     """
     target = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(target))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix,
-                                     dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            yield Staged(file, Path(temporary))
-            file.flush()
-            if durable:
-                os.fsync(file.fileno())
-            os.chmod(temporary, new_file_mode(target))
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    remove_stale(target, suffix)
+    with _signals_raise() as caught:
+        fd, temporary = _locked_temporary(target, folder, suffix)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                yield Staged(file, Path(temporary))
+                file.flush()
+                if durable:
+                    os.fsync(file.fileno())
+                os.chmod(temporary, new_file_mode(target))
+                if _LOCKING:
+                    # Renamed while still locked, so that no cleanup can take it for stale
+                    # between the close and the rename.
+                    os.replace(temporary, target)
+            if not _LOCKING:  # where an open file cannot be renamed, and nothing cleans up
+                os.replace(temporary, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    if caught:  # a signal that would have killed the process: now that nothing is left over
+        signal.raise_signal(caught[0])
+        raise Terminated(caught[0])  # only if the signal did not end the process
     if durable:
         _sync_folder(folder)
 

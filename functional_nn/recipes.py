@@ -49,6 +49,7 @@ __all__ = [
     "build_params",
     "epoch_plan",
     "epoch_stream",
+    "memory_estimate",
     "train",
 ]
 
@@ -237,9 +238,26 @@ def _unwatched(states: Iterator[State], epoch: int, steps: int) -> Iterator[Stat
     return states
 
 
+def _remaining(plan: list[int], per_epoch: int, start: int) -> list[tuple[int, int]]:
+    """The epochs of ``plan`` (by index) and how many of their steps come after step
+    ``start``: what a run resumed at ``start`` still has to do."""
+    return [(e, n - max(0, start - e * per_epoch)) for e, n in enumerate(plan)
+            if e * per_epoch + n > start]
+
+
+def _check_finite(x: Arrays) -> None:
+    """Refuse non-finite inputs up front: they would show as divergence, blamed on the
+    learning rate."""
+    if x.dtype.kind in "fc" and not np.isfinite(x).all():
+        row = int(np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0])
+        raise ValueError(f"the training inputs hold NaN or infinity (first in sample {row}); "
+                         "training on them cannot work, whatever the learning rate")
+
+
 def epoch_stream(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: Arrays, *,
                  classes: int = 10, params: Sequential | None = None,
-                 max_steps: int | None = None, watch: Watch | None = None) -> Iterator[Epoch]:
+                 max_steps: int | None = None, watch: Watch | None = None,
+                 state: State | None = None) -> Iterator[Epoch]:
     """The lazy stream of a run's epochs, each evaluated on the test set when it ends.
 
     One :func:`~functional_nn.fit_iter` stream of states over all the run's batches, cut into
@@ -247,27 +265,39 @@ def epoch_stream(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: A
     default the recipe's own, :func:`build_params`), stopping after ``max_steps`` steps if
     given, on a :class:`~functional_nn.flat.Flat` of them (``unflatten(state.params)`` is the
     network). ``watch`` sees each epoch's states as they are made. Deterministic: the same
-    recipe and data give bit-identical states. Raises ``ValueError`` at once when ``x`` is
-    empty.
+    recipe and data give bit-identical states.
+
+    ``state``, a state of this run (from a checkpoint), resumes it: the stream goes on from
+    ``state.step`` (its first epoch the rest of the one it stopped in) and is bit-identical
+    to the same epochs of the run never stopped, since batches come from ``(seed, epoch)``.
+
+    Raises ``ValueError`` at once when ``x`` is empty or holds NaN or infinity.
     """
     per_epoch = steps_per_epoch(len(x), recipe.batch_size)
     plan = epoch_plan(per_epoch, recipe.epochs, max_steps)
     if not plan:
         raise ValueError("no training samples: x is empty")
+    _check_finite(x)
     optimizer = build_optimizer(recipe, per_epoch)
-    if params is None:
-        params = build_params(recipe, math.prod(x.shape[1:]), classes)
-    stream = epochs(x, y, batch_size=recipe.batch_size, seed=recipe.seed, count=len(plan))
-    flat = flatten(params)  # every optimizer transform then runs over one buffer
-    states = fit_iter(train_step(optimizer), TrainState(flat, optimizer.init(flat), 0), stream)
+    if state is None:
+        if params is None:
+            params = build_params(recipe, math.prod(x.shape[1:]), classes)
+        flat = flatten(params)  # every optimizer transform then runs over one buffer
+        state = TrainState(flat, optimizer.init(flat), 0)
+    elif params is not None:
+        raise TypeError("epoch_stream takes params= or state=, not both")
+    stream = epochs(x, y, batch_size=recipe.batch_size, seed=recipe.seed, count=len(plan),
+                    start_step=state.step)
+    states = fit_iter(train_step(optimizer), state, stream)
     next(states)  # the starting state itself
-    return _cut(states, plan, test_x, test_y, classes, watch or _unwatched)
+    return _cut(states, _remaining(plan, per_epoch, state.step), test_x, test_y, classes,
+                watch or _unwatched)
 
 
-def _cut(states: Iterator[State], plan: list[int], test_x: Arrays, test_y: Arrays,
+def _cut(states: Iterator[State], plan: list[tuple[int, int]], test_x: Arrays, test_y: Arrays,
          classes: int, watch: Watch) -> Iterator[Epoch]:
-    """``states`` cut into the epochs of ``plan``, each evaluated when it ends."""
-    for epoch, n in enumerate(plan):
+    """``states`` cut into the epochs of ``plan`` (index, steps), each evaluated when it ends."""
+    for epoch, n in plan:
         started, losses, done = time.perf_counter(), np.empty(n), 0
         for done, state in enumerate(watch(itertools.islice(states, n), epoch, n), 1):
             losses[done - 1] = state.loss
@@ -278,6 +308,27 @@ def _cut(states: Iterator[State], plan: list[int], test_x: Arrays, test_y: Array
         record = EpochRecord(epoch + 1, n, state.step, float(losses.mean()), result.loss,
                              result.accuracy, seconds)
         yield Epoch(state, record, losses)
+
+
+_MOMENTS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2, "rmsprop": 1}
+
+
+def memory_estimate(recipe: Recipe, in_features: int, classes: int, samples: int,
+                    test_samples: int = 0, itemsize: int = 4) -> int:
+    """About how many bytes training ``recipe`` takes beyond its data, at ``itemsize`` bytes
+    a number (float32: 4), so that a run too large for the machine can be refused up front.
+
+    A step holds the parameters, the gradient, the update and each of the optimizer's moments
+    twice (the old and the new), and a batch's activations: each layer's input, output and
+    their gradients; evaluation batches of 4096 need each layer's output once more.
+    """
+    sizes = [in_features, *recipe.hidden, classes]
+    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    copies = 2 + 2 + 2 * _MOMENTS[recipe.optimizer] + bool(recipe.clip) + bool(
+        recipe.weight_decay)
+    batch = min(recipe.batch_size, samples)
+    activations = max(3 * batch, 2 * min(4096, test_samples)) * sum(sizes)
+    return itemsize * (copies * params + activations)
 
 
 def train(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: Arrays,

@@ -9,7 +9,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from functional_nn.data import (
     load_dataset,
 )
 from functional_nn.data.download import default_progress, download_file, stderr_progress
-from functional_nn.data.idx import encode_idx
+from functional_nn.data.idx import encode_idx, gzip_bound
 from functional_nn.data.registry import FILE_NAMES
 
 
@@ -37,6 +38,9 @@ class Route:
     body: bytes
     claimed_length: int | None = None  # a larger Content-Length, then hang up
     delay: float = 0.0
+    endless: bytes = b""  # after the body, send this again and again (no Content-Length)
+    pause: float = 0.0  # between two of them
+    sent: list[int] = attrs.Factory(lambda: [0])  # bytes of the endless part sent
 
 
 @attrs.define
@@ -60,10 +64,19 @@ class Server:
             return
         time.sleep(route.delay)
         handler.send_response(200)
-        handler.send_header("Content-Length", str(route.claimed_length or len(route.body)))
+        if not route.endless:
+            handler.send_header("Content-Length", str(route.claimed_length or len(route.body)))
         handler.end_headers()
         handler.wfile.write(route.body)
         handler.close_connection = True  # hang up even when the body is short
+        # An endless body, bounded here only so that a broken client cannot hang the test.
+        for _ in range(10_000 if route.endless else 0):
+            try:
+                handler.wfile.write(route.endless)
+            except OSError:  # the client hung up: what it should do
+                return
+            route.sent[0] += len(route.endless)
+            time.sleep(route.pause)
 
 
 @pytest.fixture
@@ -319,3 +332,81 @@ def test_failed_download_leaves_no_new_folders(tmp_path: Path) -> None:
         download_file([f"http://127.0.0.1:{port}/file.gz"], dest, check=lambda p, u: None,
                       timeout=2)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- bodies that would never end, or take forever -------------------------------------------
+
+
+def sized_fake(size: bool = True) -> tuple[Fake, bytes]:
+    """A fake dataset whose first file's size is in its spec, and an IDX header of that file."""
+    fake = make_fake()
+    data = encode_idx(fake.arrays[FILE_NAMES[0]])
+    first = attrs.evolve(fake.spec.train_images, size=len(data) if size else None)
+    return attrs.evolve(fake, spec=attrs.evolve(fake.spec, train_images=first)), data[:16]
+
+
+def most_seen() -> tuple[list[int], Callable[[str, int, int | None], None]]:
+    seen = [0]
+
+    def record(url: str, done: int, total: int | None) -> None:
+        seen[0] = max(seen[0], done)
+
+    return seen, record
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_an_endless_body_is_cut_off_at_the_size_its_header_declares(
+        server: Server, tmp_path: Path, compressed: bool) -> None:
+    fake, header = sized_fake(size=False)
+    body = header + bytes(1 << 16)
+    if compressed:  # an endless gzip stream: deflate of zeros, never finished
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+        body = packer.compress(header + bytes(1 << 20)) + packer.flush(zlib.Z_SYNC_FLUSH)
+        filler = packer.compress(bytes(1 << 22)) + packer.flush(zlib.Z_SYNC_FLUSH)
+    else:
+        filler = bytes(1 << 16)
+    route = Route(body, endless=filler)
+    server.routes["/endless/" + FILE_NAMES[0]] = route
+    seen, record = most_seen()
+    with pytest.raises(DownloadError, match="the body is longer than"):
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=[server.url("endless")],
+                     progress=record, timeout=5)
+    declared = 16 + 6 * 28 * 28
+    assert seen[0] <= (gzip_bound(declared) if compressed else declared)
+    assert route.sent[0] < 64 << 20  # the server was stopped by the client hanging up
+    assert files_in(tmp_path / "fake") == []
+
+
+def test_a_body_that_is_no_idx_file_is_refused_on_its_first_bytes(server: Server,
+                                                                  tmp_path: Path) -> None:
+    fake, _ = sized_fake()
+    route = Route(b"<html>" + b" " * 1000, endless=b"<p>not a data file</p>" * 1000)
+    server.routes["/html/" + FILE_NAMES[0]] = route
+    seen, record = most_seen()
+    with pytest.raises(DownloadError, match="bad IDX magic"):
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=[server.url("html")],
+                     progress=record, timeout=5)
+    assert seen[0] == 0  # refused before a byte was written
+    assert files_in(tmp_path / "fake") == []
+
+
+def test_a_content_length_beyond_the_registry_size_is_refused_unread(server: Server,
+                                                                     tmp_path: Path) -> None:
+    fake, header = sized_fake()
+    server.routes["/big/" + FILE_NAMES[0]] = Route(header, claimed_length=10**10)
+    seen, record = most_seen()
+    with pytest.raises(DownloadError, match=r"would be 10000000000 bytes \(its Content-Length\)"):
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=[server.url("big")],
+                     progress=record, timeout=5)
+    assert seen[0] == 0
+
+
+def test_a_slow_mirror_fails_at_the_deadline(server: Server, tmp_path: Path) -> None:
+    fake, header = sized_fake(size=False)
+    server.routes["/slow/" + FILE_NAMES[0]] = Route(header, endless=b"\0" * 100, pause=0.05)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than the deadline of 0\.5 s"):
+        load_dataset(fake.spec, data_dir=tmp_path, mirrors=[server.url("slow")],
+                     progress=quiet, timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 5  # the deadline, not the 5 s per-read timeout
+    assert files_in(tmp_path / "fake") == []

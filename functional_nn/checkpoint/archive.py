@@ -26,6 +26,8 @@ from ..flat import from_flattened, to_flattened
 from ..tree import tree_structure, tree_unflatten
 from .errors import CheckpointError, RecordError
 from .leaves import LeafInfo, leaf_value
+from .npz import MAX_RECORD, Members
+from .rebuilt import check_rebuilt
 from .record import Record, first_difference_of, from_json, from_tree, to_treedef
 from .values import json_metadata
 
@@ -73,8 +75,10 @@ def save(path: str | os.PathLike[str], tree: object, *,
     """Write ``tree`` (and JSON ``metadata``) to the ``.npz`` file ``path``, atomically.
 
     The file is written to a temporary file in the same directory, flushed, synced and then
-    renamed onto ``path``: a crash or an interrupt leaves any previous checkpoint intact and
-    no temporary file behind. ``path`` is used exactly (no ``.npz`` is appended). Raises
+    renamed onto ``path``: an error, Ctrl-C, SIGTERM or SIGHUP leaves any previous checkpoint
+    intact and no temporary file behind; a process killed outright (SIGKILL, a power cut)
+    leaves the previous checkpoint intact and a temporary file that the next save to ``path``
+    removes. ``path`` is used exactly (no ``.npz`` is appended). Raises
     :class:`CheckpointError`, before touching the disk, for a leaf, a static field value or a
     metadata value that a checkpoint cannot hold, and when the file cannot be written.
     """
@@ -91,6 +95,10 @@ def save(path: str | os.PathLike[str], tree: object, *,
                               f"distinct file names (or one is {STRUCTURE_KEY})")
     text = json.dumps({"format": FORMAT, "version": VERSION, "metadata": meta,
                        "tree": record}, allow_nan=False)
+    if len(text.encode("utf-8")) > MAX_RECORD:  # a file that load would refuse
+        raise CheckpointError(f"cannot save {name}: its structure record and metadata take "
+                              f"{len(text.encode('utf-8'))} bytes, more than the {MAX_RECORD} "
+                              "a checkpoint may hold")
     if os.path.isdir(name):
         raise CheckpointError(f"cannot save {name}: it is a directory")
     try:
@@ -114,49 +122,30 @@ def _errors(name: str, prefix: str = "") -> Iterator[None]:
         raise CheckpointError(f"{name}: {prefix}the structure is nested too deeply") from None
 
 
-def _array(name: str, npz: np.lib.npyio.NpzFile, key: str) -> npt.NDArray[np.generic]:
-    """One member of an npz file as an array; never unpickles."""
-    try:
-        value: object = npz[key]
-    except ValueError as error:
-        if "allow_pickle" in str(error):
-            raise CheckpointError(f"{name}: array {key!r} holds pickled Python objects; "
-                                  "checkpoints never unpickle") from None
-        raise CheckpointError(f"{name}: array {key!r} is unreadable: {error}") from error
-    except Exception as error:  # a corrupt member: zip, CRC or .npy header errors
-        raise CheckpointError(f"{name}: array {key!r} is unreadable: {error}") from error
-    if not isinstance(value, np.ndarray):
-        raise CheckpointError(f"{name}: member {key!r} is not a .npy array")
-    return value
-
-
 @attrs.frozen
 class _Archive:
     """An open checkpoint whose structure record has been read and checked."""
 
     name: str
-    npz: np.lib.npyio.NpzFile
+    members: Members
     version: int
     metadata: dict[str, object] = attrs.field(hash=False)
     record: Record
 
     def leaves(self) -> list[object]:
-        """Every leaf, in leaf order, each checked against its record."""
+        """Every leaf, in leaf order, each checked against its record before it is read."""
         with _errors(self.name):
-            return [leaf_value(info, _array(self.name, self.npz, info.key))
-                    for info in self.record.leaves]
+            return [leaf_value(info, self.members.array(info)) for info in self.record.leaves]
 
 
-def _read_record(name: str, npz: np.lib.npyio.NpzFile) -> _Archive:
-    files: list[str] = list(npz.files)
+def _read_record(name: str, members: Members) -> _Archive:
+    files = members.keys
     if STRUCTURE_KEY not in files:
         raise CheckpointError(f"{name}: not a functional_nn checkpoint: no {STRUCTURE_KEY} "
                               f"record (an npz holding {files[:5]})")
-    raw = _array(name, npz, STRUCTURE_KEY)
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        raise CheckpointError(f"{name}: the structure record is not a uint8 byte array")
+    raw = members.record(STRUCTURE_KEY)
     try:
-        obj: object = json.loads(raw.tobytes().decode("utf-8"))
+        obj: object = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise CheckpointError(f"{name}: the structure record is not valid JSON: {error}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
@@ -171,14 +160,14 @@ def _read_record(name: str, npz: np.lib.npyio.NpzFile) -> _Archive:
     with _errors(name):
         record = from_json(obj.get("tree"))
     keys = [leaf.key for leaf in record.leaves]
-    if len(set(keys)) != len(keys) or len(set(files)) != len(files):
+    if len(set(keys)) != len(keys):
         raise CheckpointError(f"{name}: the checkpoint names an array twice")
     missing = sorted(set(keys) - set(files))
     extra = sorted(set(files) - set(keys) - {STRUCTURE_KEY})
     if missing or extra:
         problem = f"missing arrays {missing}" if missing else f"unexpected arrays {extra}"
         raise CheckpointError(f"{name}: the arrays do not match the structure record: {problem}")
-    return _Archive(name, npz, version, metadata, record)
+    return _Archive(name, members, version, metadata, record)
 
 
 @contextlib.contextmanager
@@ -199,17 +188,13 @@ def _open(path: str | os.PathLike[str]) -> Iterator[_Archive]:
         file.seek(0)
         if head == b"\x93NUMPY":
             raise CheckpointError(f"{name}: not a checkpoint: a .npy array, not an npz file")
-        if not head.startswith(b"PK"):  # numpy would blame pickles and suggest unpickling
+        if not head.startswith(b"PK"):
             raise CheckpointError(f"{name}: not a checkpoint: not an npz file (no zip header)")
+        members = Members(name, file)  # never numpy's loader: it suggests unpickling
         try:
-            loaded: object = np.load(file, allow_pickle=False)
-        except Exception as error:  # whatever the bytes are, they are not an npz file
-            raise CheckpointError(f"{name}: not a checkpoint (not an npz file: "
-                                  f"{error})") from error
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{name}: not a checkpoint: a .npy array, not an npz file")
-        with loaded:
-            yield _read_record(name, loaded)
+            yield _read_record(name, members)
+        finally:
+            members.close()
 
 
 @overload
@@ -248,7 +233,10 @@ def load(path: str | os.PathLike[str], like: object = None) -> object:
                 raise CheckpointError(f"{archive.name} does not match like= {difference}")
             treedef = tree_structure(like)
         leaves = archive.leaves()
-    return from_flattened(tree_unflatten(treedef, leaves))
+        tree = tree_unflatten(treedef, leaves)
+        with _errors(archive.name):
+            check_rebuilt(tree)
+    return from_flattened(tree)
 
 
 def load_metadata(path: str | os.PathLike[str]) -> dict[str, object]:

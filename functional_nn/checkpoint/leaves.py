@@ -17,8 +17,8 @@ import numpy.typing as npt
 from .errors import RecordError
 from .values import json_field
 
-__all__ = ["ROOT", "LeafInfo", "leaf_from_json", "leaf_info", "leaf_label", "leaf_value",
-           "short_label"]
+__all__ = ["ROOT", "LeafInfo", "check_array", "leaf_from_json", "leaf_info", "leaf_label",
+           "leaf_value", "short_label"]
 
 ROOT = "<root>"  # the key of a tree that is a single leaf
 _NUMERIC = "biufc"
@@ -84,11 +84,16 @@ def leaf_from_json(obj: dict[str, object]) -> LeafInfo:
     return LeafInfo(key, kind, dtype, dims)
 
 
+def check_array(info: LeafInfo, dtype: np.dtype[np.generic], shape: tuple[int, ...]) -> None:
+    """Raise ``RecordError`` unless an array of ``dtype`` and ``shape`` is the leaf's."""
+    if dtype.str != info.dtype or shape != info.shape:
+        raise RecordError(f"array {info.key} is {dtype.str} {shape}, but the "
+                          f"structure record says {info.dtype} {info.shape}")
+
+
 def leaf_value(info: LeafInfo, array: npt.NDArray[np.generic]) -> object:
     """The leaf a loaded array stands for: the array (read-only), a numpy or Python scalar."""
-    if array.dtype.str != info.dtype or array.shape != info.shape:
-        raise RecordError(f"array {info.key} is {array.dtype.str} {array.shape}, but the "
-                          f"structure record says {info.dtype} {info.shape}")
+    check_array(info, array.dtype, array.shape)
     if info.type == "array":
         array.flags.writeable = False
         return array

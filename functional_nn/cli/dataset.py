@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from ..data import Dataset, DatasetError, DownloadError, dataset_dir, get_dataset, load_dataset
-from ..data.datasets import ENV_VAR
+from ..data.datasets import ENV_VAR, stored_files
 from .errors import CliError, one_line
 
 __all__ = ["class_count", "load_data"]
@@ -26,8 +26,11 @@ def load_data(name: str, data_dir: str | None, *, download: bool = True) -> Data
     """Load a registered dataset, turning every data problem into one ``CliError`` line."""
     folder = dataset_dir(name, data_dir)
     if not download:
-        missing = [f.name for f in get_dataset(name).files
-                   if not (folder / f.name).is_file() and not (folder / f.raw_name).is_file()]
+        try:
+            stored = stored_files(get_dataset(name), folder)
+        except DatasetError as error:  # a folder or a broken link where a file should be
+            raise CliError(f"{one_line(str(error))}; {_layout_hint(name)}") from None
+        missing = [file for file, path in stored.items() if path is None]
         if missing:
             what = "none of its files" if len(missing) == 4 else f"no {', '.join(missing)}"
             raise CliError(f"dataset {name!r} not found: {what} in {folder}; "

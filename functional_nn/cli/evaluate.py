@@ -17,7 +17,8 @@ import numpy.typing as npt
 from ..data import flatten_images
 from ..metrics import evaluate, precision_recall
 from .dataset import class_count, load_data
-from .figures import draw_all, prepare_plots
+from .figures import check_record, draw_all, prepare_plots
+from .files import check_distinct
 from .loader import check_match, load_model, model_dataset
 from .options import Subparsers, add_data_options, add_json_option
 from .output import Output
@@ -64,7 +65,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
     model = load_model(args.checkpoint)
     name = model_dataset(model, args.dataset)
     if args.plots:
+        check_distinct({"checkpoint": args.checkpoint}, args.plots)
         prepare_plots(args.plots)
+        check_record(model.metadata, model.path)
     data = load_data(name, args.data_dir, download=not args.no_download)
     check_match(model, data, name)
     started = time.perf_counter()
@@ -79,7 +82,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
     for line in _table(precision, recall, result.confusion):
         output.say(line)
     if args.plots:
-        for path in draw_all(args.plots, model.metadata, model.params, test_x, data.test_y):
+        for path in draw_all(args.plots, model.metadata, model.params, test_x, data.test_y,
+                             source=model.path):
             output.say(f"wrote {path}")
     if output.as_json:
         output.result({

@@ -4,15 +4,18 @@ Loss and accuracy curves come from a run's record (the metrics JSON or a checkpo
 metadata); the confusion matrix, the first layer's weights as image tiles and a grid of
 misclassified test digits come from a network. matplotlib is an optional extra
 (``pip install 'functional_nn[plot]'``), imported only when a plot is drawn, with the
-non-interactive Agg backend and figures that never touch pyplot's global state. Each file is
-written atomically: a plot is whole, or the one that was there before.
+non-interactive Agg backend and figures that never touch pyplot's global state. The record
+is checked whole before anything is drawn, and the files of one command are written together:
+each is rendered to a temporary file, and only when all of them are do they take their names,
+so a failure leaves the folder as it was (no half-filled plots folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +27,8 @@ from ..recipes import EpochRecord
 from .errors import CliError
 from .files import check_writable
 
-__all__ = ["INSTALL_HINT", "draw_all", "history_of", "plot_curves", "prepare_plots"]
+__all__ = ["INSTALL_HINT", "check_record", "curve_figures", "draw_all", "history_of", "plot_curves",
+           "prepare_plots", "write_figures"]
 
 INSTALL_HINT = "pip install 'functional_nn[plot]'"
 
@@ -53,18 +57,26 @@ def prepare_plots(folder: str) -> None:
     check_writable(os.path.join(folder, "loss.png"), "plots")
 
 
-def _save(figure: object, folder: str, name: str) -> str:
-    """Write ``figure`` as ``folder/name``, atomically: a plot is whole or the old one."""
-    path = os.path.join(folder, name)
+Figures = list[tuple[str, object]]
+"""Figures to write, each with its file name."""
+
+
+def write_figures(folder: str, figures: Figures) -> list[str]:
+    """Write every figure as ``folder/name``, all or none: the paths written."""
+    paths = [os.path.join(folder, name) for name, _ in figures]
     try:
-        with atomic.replacing(path) as staged:
-            figure.savefig(staged.file, format="png", dpi=120)  # type: ignore[attr-defined]
+        with contextlib.ExitStack() as stack:
+            for path, (_, figure) in zip(paths, figures, strict=True):
+                staged = stack.enter_context(atomic.replacing(path))
+                figure.savefig(staged.file, format="png", dpi=120)  # type: ignore[attr-defined]
     except OSError as error:
-        raise CliError(f"cannot write {path}: {error.strerror or error}") from None
-    return path
+        raise CliError(f"cannot write the plots into {folder}: "
+                       f"{error.strerror or error}") from None
+    return paths
 
 
-def history_of(record: Mapping[str, object]) -> list[EpochRecord]:
+def history_of(record: Mapping[str, object], source: str = "the run's record"
+               ) -> list[EpochRecord]:
     """The per-epoch records in a run's record (a metrics JSON, a checkpoint's metadata)."""
     history = record.get("history")
     if not isinstance(history, list):
@@ -72,22 +84,42 @@ def history_of(record: Mapping[str, object]) -> list[EpochRecord]:
     try:
         return [EpochRecord.from_json(h) for h in history]
     except (AttributeError, KeyError, TypeError, ValueError) as error:
-        raise CliError(f"the run's history is not one written by 'functional-nn train' "
-                       f"({type(error).__name__}: {error})") from None
+        raise CliError(f"{source}: the run's history is not one written by 'functional-nn "
+                       f"train' ({type(error).__name__}: {error})") from None
 
 
-def plot_curves(record: Mapping[str, object], folder: str) -> list[str]:
+def _loss_trace(record: Mapping[str, object], source: str) -> tuple[int, list[float]] | None:
+    """The loss trace of a run's record, checked: every how many steps, and the values."""
+    trace = record.get("loss_trace")
+    if trace is None:
+        return None
+    every = trace.get("every") if isinstance(trace, dict) else None
+    values = trace.get("loss") if isinstance(trace, dict) else None
+    if not (type(every) is int and every > 0 and isinstance(values, list) and all(
+            v is None or type(v) in (int, float) for v in values)):
+        raise CliError(f"{source}: the run's loss trace is not one written by 'functional-nn "
+                       "train' (it needs a positive 'every' and a list of numbers 'loss')")
+    return every, [math.nan if v is None else float(v) for v in values]
+
+
+def check_record(record: Mapping[str, object], source: str) -> None:
+    """Raise ``CliError`` now, before any work, if the record's curves cannot be drawn."""
+    history_of(record, source)
+    _loss_trace(record, source)
+
+
+def curve_figures(record: Mapping[str, object], source: str = "the run's record") -> Figures:
     """``loss.png`` (per-step trace and per-epoch means) and ``accuracy.png`` (per epoch)."""
-    history = history_of(record)
+    history = history_of(record, source)
+    trace = _loss_trace(record, source)
     if not history:
         return []
     figure_class = _figure_class()
     steps = [h.step for h in history]
-    trace = record.get("loss_trace")
     fig = figure_class(figsize=(7, 4.5))
     ax = fig.subplots()
-    if isinstance(trace, dict) and trace.get("loss"):
-        every, values = int(trace["every"]), list(trace["loss"])
+    if trace is not None and trace[1]:
+        every, values = trace
         ax.plot([every * (i + 1) for i in range(len(values))], values, lw=1, alpha=0.6,
                 label="training loss" + (f" (mean of {every} steps)" if every > 1 else ""))
     ax.plot(steps, [h.train_loss for h in history], "o-", label="training loss (epoch mean)")
@@ -96,7 +128,7 @@ def plot_curves(record: Mapping[str, object], folder: str) -> list[str]:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    paths = [_save(fig, folder, "loss.png")]
+    figures: Figures = [("loss.png", fig)]
     fig = figure_class(figsize=(7, 4.5))
     ax = fig.subplots()
     epochs = [h.epoch for h in history]
@@ -109,11 +141,17 @@ def plot_curves(record: Mapping[str, object], folder: str) -> list[str]:
     ax.margins(x=0.08, y=0.2)  # room for the final value's label
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
-    paths.append(_save(fig, folder, "accuracy.png"))
-    return paths
+    figures.append(("accuracy.png", fig))
+    return figures
 
 
-def plot_confusion(confusion: npt.NDArray[np.integer], folder: str) -> str:
+def plot_curves(record: Mapping[str, object], folder: str,
+                source: str = "the run's record") -> list[str]:
+    """Write the curves of :func:`curve_figures` into ``folder``; the paths written."""
+    return write_figures(folder, curve_figures(record, source))
+
+
+def plot_confusion(confusion: npt.NDArray[np.integer]) -> tuple[str, object]:
     """``confusion.png``: counts, coloured by the fraction of each true class."""
     fig = _figure_class()(figsize=(6.5, 5.5))
     ax = fig.subplots()
@@ -127,7 +165,7 @@ def plot_confusion(confusion: npt.NDArray[np.integer], folder: str) -> str:
            title="Confusion matrix (test set)")
     fig.colorbar(image, ax=ax, label="fraction of the true class")
     fig.tight_layout()
-    return _save(fig, folder, "confusion.png")
+    return "confusion.png", fig
 
 
 BAND = 9  # pixels above each tile for its label
@@ -169,7 +207,7 @@ def _tile_figure(tiles: npt.NDArray[np.floating], labels: list[str], title: str,
     return fig
 
 
-def plot_weights(params: Sequential, folder: str) -> str | None:
+def plot_weights(params: Sequential) -> tuple[str, object] | None:
     """``weights.png``: each first-layer unit's incoming weights as an image tile."""
     first = next((layer for layer in params.layers if isinstance(layer, Dense)), None)
     if first is None or math.isqrt(first.w.shape[0]) ** 2 != first.w.shape[0]:
@@ -181,11 +219,11 @@ def plot_weights(params: Sequential, folder: str) -> str | None:
     fig = _tile_figure(tiles, [f"unit {u}" for u in range(units)],
                        "First-layer weights (red +, blue −)", 0.0, "black",
                        cmap="RdBu_r", vmin=-1, vmax=1)
-    return _save(fig, folder, "weights.png")
+    return "weights.png", fig
 
 
 def plot_misclassified(images: npt.NDArray[np.float32], labels: npt.NDArray[np.integer],
-                       predicted: npt.NDArray[np.integer], folder: str) -> str | None:
+                       predicted: npt.NDArray[np.integer]) -> tuple[str, object] | None:
     """``misclassified.png``: the first 36 wrongly classified test images."""
     wrong = np.flatnonzero(predicted != labels)[:36]
     side = math.isqrt(images.shape[1])
@@ -195,19 +233,20 @@ def plot_misclassified(images: npt.NDArray[np.float32], labels: npt.NDArray[np.i
     fig = _tile_figure(tiles, [f"#{i}: {labels[i]}→{predicted[i]}" for i in wrong],
                        "Misclassified test images (#index: true→predicted)", 1.0, "tab:red",
                        cmap="gray", vmin=0, vmax=1)
-    return _save(fig, folder, "misclassified.png")
+    return "misclassified.png", fig
 
 
 def draw_all(folder: str, record: Mapping[str, object], params: Sequential,
              test_x: npt.NDArray[np.float32], test_y: npt.NDArray[np.integer],
-             warn: Callable[[str], None] | None = None) -> list[str]:
-    """Every plot there is data for; the paths written."""
-    paths = plot_curves(record, folder)
-    if not paths and warn is not None:
+             warn: Callable[[str], None] | None = None,
+             source: str = "the run's record") -> list[str]:
+    """Every plot there is data for, written together (all or none); the paths written."""
+    figures = curve_figures(record, source)
+    if not figures and warn is not None:
         warn("no training history recorded: the loss and accuracy curves are skipped")
     predicted = predict(params, test_x)
     classes = int(max(test_y.max(initial=0), predicted.max(initial=0))) + 1
-    paths.append(plot_confusion(confusion_matrix_from(test_y, predicted, classes), folder))
-    optional = [plot_weights(params, folder),
-                plot_misclassified(test_x, test_y, predicted, folder)]
-    return paths + [p for p in optional if p is not None]
+    figures.append(plot_confusion(confusion_matrix_from(test_y, predicted, classes)))
+    optional: Sequence[tuple[str, object] | None] = [
+        plot_weights(params), plot_misclassified(test_x, test_y, predicted)]
+    return write_figures(folder, figures + [f for f in optional if f is not None])

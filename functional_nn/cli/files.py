@@ -14,7 +14,34 @@ from pathlib import Path
 from .. import _atomic as atomic
 from .errors import CliError
 
-__all__ = ["check_writable", "write_json", "write_text"]
+__all__ = ["check_distinct", "check_writable", "write_json", "write_text"]
+
+PLOT_FILES = ("loss.png", "accuracy.png", "confusion.png", "weights.png", "misclassified.png")
+"""Every file a plots folder may get."""
+
+
+def _same(a: str, b: str) -> bool:
+    """Whether two paths name one file (symbolic links and ``..`` resolved; hard links too)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet: they differ by name
+        return False
+
+
+def check_distinct(files: dict[str, str | None], plots: str | None = None) -> None:
+    """Fail unless the named files (``what -> path``) and the plots folder's files are all
+    different files, so that no output overwrites another, or an input, of the same command."""
+    named = [(what, path) for what, path in files.items() if path]
+    if plots:
+        named += [(f"plot {name}", os.path.join(plots, name)) for name in PLOT_FILES]
+        named += [("the plots folder", plots)]
+    for i, (what, path) in enumerate(named):
+        for other, there in named[i + 1:]:
+            if _same(path, there):
+                raise CliError(f"the {what} and the {other} would be the same file ({path}); "
+                               "give them different paths")
 
 
 def check_writable(path: str, what: str) -> None:

@@ -10,6 +10,7 @@ never inverted silently: MNIST digits are white on black, so a mostly light imag
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 
@@ -21,6 +22,9 @@ from .errors import CliError
 __all__ = ["image_shape", "read_image"]
 
 INSTALL_HINT = "pip install 'functional_nn[images]'"
+MAX_PIXELS = 4096 * 4096
+"""The largest image ``predict`` decodes (64 MB of 32-bit pixels): a digit needs far fewer, and
+a file claiming more is refused from its header, before Pillow decodes it."""
 
 
 def _pillow() -> ModuleType:
@@ -58,18 +62,32 @@ def read_image(path: str, shape: tuple[int, int], *, invert: bool,
     """The image at ``path`` as uint8 grayscale of ``shape`` (rows, columns)."""
     image_module = _pillow()
     try:
-        with image_module.open(path) as image:
-            image.load()  # decode now, so a truncated file fails here
-            mode, (width, height) = str(image.mode), image.size
-            if mode not in ("L", "1"):
-                warn(f"{path}: {mode} image converted to 8-bit grayscale")
-            pixels = _gray(image, mode)
+        with warnings.catch_warnings():
+            # Pillow warns of (and refuses) images far above MAX_PIXELS on its own.
+            warnings.simplefilter("error", image_module.DecompressionBombWarning)
+            image = image_module.open(path)
+    except (image_module.DecompressionBombError, image_module.DecompressionBombWarning):
+        raise CliError(f"{path}: the image is too large to be a digit (more than "
+                       f"{MAX_PIXELS:,} pixels)") from None
     except FileNotFoundError:
         raise CliError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise CliError(f"{path}: is a directory, not an image") from None
     except image_module.UnidentifiedImageError:
         raise CliError(f"{path}: not an image (expected a PNG or PGM file)") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        raise CliError(f"{path}: unreadable image: {error}") from None
+    try:
+        with image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:  # known from the header: nothing decoded yet
+                raise CliError(f"{path}: a {width}×{height} image is too large to be a digit "
+                               f"(at most {MAX_PIXELS:,} pixels)")
+            image.load()  # decode now, so a truncated file fails here
+            mode = str(image.mode)
+            if mode not in ("L", "1"):
+                warn(f"{path}: {mode} image converted to 8-bit grayscale")
+            pixels = _gray(image, mode)
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         # Pillow reports damaged files with any of these.
         raise CliError(f"{path}: unreadable image: {error}") from None

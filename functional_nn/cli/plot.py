@@ -13,7 +13,8 @@ import json
 from ..data import flatten_images
 from .dataset import load_data
 from .errors import CliError
-from .figures import INSTALL_HINT, draw_all, plot_curves, prepare_plots
+from .figures import INSTALL_HINT, check_record, draw_all, plot_curves, prepare_plots
+from .files import check_distinct
 from .loader import check_match, load_model, model_dataset
 from .options import Subparsers, add_data_options
 from .output import Output
@@ -56,18 +57,21 @@ def _read_record(path: str) -> dict[str, object] | None:
 def run(args: argparse.Namespace, output: Output) -> int:
     """``functional-nn plot``."""
     record = _read_record(args.source)
+    check_distinct({"source": args.source}, args.out_dir)
     prepare_plots(args.out_dir)
     if record is not None:
-        paths = plot_curves(record, args.out_dir)
+        paths = plot_curves(record, args.out_dir, args.source)
         if not paths:
             raise CliError(f"{args.source}: the metrics hold no epochs to plot")
     else:
         model = load_model(args.source)
+        check_record(model.metadata, args.source)
         name = model_dataset(model, args.dataset)
         data = load_data(name, args.data_dir, download=not args.no_download)
         check_match(model, data, name)
         paths = draw_all(args.out_dir, model.metadata, model.params,
-                         flatten_images(data.test_x), data.test_y, warn=output.warn)
+                         flatten_images(data.test_x), data.test_y, warn=output.warn,
+                         source=args.source)
     for path in paths:
         output.say(f"wrote {path}")
     return 0

@@ -4,7 +4,9 @@
 line, and is the only place where a user's mistake becomes one line on stderr and a non-zero
 exit status: 1 for an error the user can fix (a missing file, a checkpoint that does not
 match, diverged training), 2 for a usage error (a bad option value), 130 when interrupted with
-Ctrl-C. Unexpected internal errors still show their traceback. ``functional-nn`` runs it with
+Ctrl-C, and 128 + the signal's number when stopped by SIGTERM or SIGHUP, which are handled as
+Ctrl-C is (files being written are cleaned up, ``train`` says what it saved). Unexpected
+internal errors still show their traceback. ``functional-nn`` runs it with
 every sub-command (:mod:`.main`); ``python -m functional_nn.cli.sweep`` with one.
 """
 
@@ -12,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import NoReturn, TypeAlias, cast
 
 from .. import __version__
+from .._atomic import SIGNALS, Terminated
 from ..checkpoint import CheckpointError
 from ..data import DatasetError
 from .errors import CliError, Interrupted, UsageError, one_line
@@ -59,8 +65,34 @@ def _error(message: str, code: int) -> int:
     return code
 
 
+_stopped_by: list[int] = []
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    _stopped_by.append(signum)
+    raise Terminated(signum)
+
+
+def _handle_signals() -> None:
+    """SIGTERM and SIGHUP raise as Ctrl-C does, where nothing else handles them."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            if signal.getsignal(s) == signal.SIG_DFL:
+                signal.signal(s, _stop)
+
+
+def _interrupted(message: str) -> int:
+    """Report an interrupt (or a stop by a signal); return its exit status."""
+    if _stopped_by:
+        name = signal.Signals(_stopped_by[-1]).name
+        message = f"stopped by {name}" + message.removeprefix("interrupted")
+    print(f"{PROG}: {one_line(message)}", file=sys.stderr, flush=True)
+    return 128 + _stopped_by[-1] if _stopped_by else Interrupted.code
+
+
 def run(argv: Sequence[str] | None, commands: Sequence[AddParser]) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    _handle_signals()
     try:
         parser = build_parser(commands)
         args = parser.parse_args(argv)
@@ -70,8 +102,7 @@ def run(argv: Sequence[str] | None, commands: Sequence[AddParser]) -> int:
         status: int = args.run(args, Output(as_json=bool(getattr(args, "json", False))))
         return status
     except Interrupted as error:
-        print(f"{PROG}: {one_line(str(error))}", file=sys.stderr, flush=True)
-        return Interrupted.code
+        return _interrupted(str(error))
     except CliError as error:
         return _error(str(error), error.code)
     except (CheckpointError, DatasetError) as error:
@@ -80,8 +111,7 @@ def run(argv: Sequence[str] | None, commands: Sequence[AddParser]) -> int:
         return _error(f"out of memory ({error or 'allocation failed'}); try smaller --hidden "
                       "sizes or --batch-size", 1)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
-        return Interrupted.code
+        return _interrupted("interrupted")
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); point stdout at devnull so the interpreter's
         # final flush does not fail a second time.

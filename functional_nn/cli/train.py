@@ -3,17 +3,20 @@
 Training is the library's :func:`functional_nn.recipes.epoch_stream` (one
 :func:`functional_nn.fit_iter` stream of states, cut into epochs and evaluated after each);
 the command only watches it: a progress bar, a loss trace, one line per epoch. The checkpoint
-is written once, at the very end and atomically, so a failed or interrupted run leaves an
-existing ``--out`` alone.
+is written atomically at the end of every epoch, so an interrupted run leaves in ``--out``
+the state after its last whole epoch (and a run stopped before its first leaves an existing
+``--out`` alone), which ``--resume`` continues (:mod:`.resume`). A run that would not fit in
+memory is refused before it is built.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import attrs
@@ -21,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import __version__, checkpoint
+from .._memory import available_memory
 from ..data import Dataset, flatten_images
 from ..flat import Flat, unflatten
 from ..layers import ACTIVATIONS, Sequential, param_count
@@ -33,13 +37,14 @@ from ..recipes import (
     build_params,
     epoch_plan,
     epoch_stream,
+    memory_estimate,
 )
 from ..train import TrainingDiverged, TrainState, steps_per_epoch
 from .config import DEFAULT_RECIPE, RunConfig, describe, resolve
 from .dataset import class_count, load_data
 from .errors import CliError, Interrupted
 from .figures import draw_all, prepare_plots
-from .files import check_writable, write_json
+from .files import check_distinct, check_writable, write_json
 from .options import (
     Subparsers,
     add_data_options,
@@ -51,6 +56,7 @@ from .options import (
     positive_int,
 )
 from .output import Output
+from .resume import Resumed, fingerprint, load_resumed, resumed_config
 
 __all__ = ["TrainResult", "add_parser", "run", "train"]
 
@@ -94,8 +100,13 @@ def add_parser(subparsers: Subparsers) -> None:
                         f"(default {d.weight_decay:g}: off)")
     p.add_argument("--clip", type=non_negative_float, metavar="NORM",
                    help=f"clip the gradients' global norm to NORM (default {d.clip:g}: off)")
-    p.add_argument("--out", default="model.npz", metavar="PATH",
-                   help="checkpoint to write at the end (default model.npz)")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue the run that CHECKPOINT (written by train) holds to its "
+                        "configured end (or to --max-steps), bit-identical to the run never "
+                        "stopped; options that would change the run are refused")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="checkpoint to write at the end of every epoch (default model.npz, "
+                        "or the --resume checkpoint itself)")
     p.add_argument("--metrics", metavar="JSON", help="also write the metrics to this JSON file")
     p.add_argument("--plots", metavar="DIR", help="also draw the plots into DIR")
     add_json_option(p)
@@ -111,6 +122,7 @@ class TrainResult:
     history: list[EpochRecord]
     loss_trace: dict[str, object]
     seconds: float
+    data: dict[str, object] = attrs.field(factory=dict)
 
 
 class _Progress:
@@ -168,10 +180,33 @@ def _trace(epoch: Epoch, every: int) -> list[float]:
             for i in range(epoch.record.steps) if (before + i + 1) % every == 0]
 
 
-def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bool
-          ) -> TrainResult:
+def _check_memory(config: RunConfig, sizes: list[int], samples: int, test: int) -> None:
+    """Refuse, in one line, a run that the machine has not the memory for."""
+    recipe = config.recipe
+    need = memory_estimate(recipe, sizes[0], sizes[-1], samples, test)
+    room = available_memory()
+    if room is not None and need > room:
+        params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+        raise CliError(f"out of memory: training a {'-'.join(map(str, sizes))} network "
+                       f"({params:,} parameters) with {recipe.optimizer} at batch "
+                       f"{recipe.batch_size} needs about {need / 1e9:.1f} GB, but "
+                       f"{room / 1e9:.1f} GB is available; try smaller --hidden sizes or "
+                       "--batch-size")
+
+
+def _merged(before: EpochRecord, now: EpochRecord) -> EpochRecord:
+    """One record of an epoch that a stop cut in two: ``before`` the stop, ``now`` after."""
+    steps = before.steps + now.steps
+    loss = (before.train_loss * before.steps + now.train_loss * now.steps) / steps
+    return attrs.evolve(now, steps=steps, train_loss=loss, seconds=before.seconds + now.seconds)
+
+
+def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bool,
+          resumed: Resumed | None = None,
+          on_epoch: Callable[[TrainResult], None] | None = None) -> TrainResult:
     """Run the recipe as the library's :func:`~functional_nn.recipes.epoch_stream`, reporting
-    each epoch as it ends, so the result is the library's to the bit."""
+    each epoch as it ends (and handing the result so far to ``on_epoch``), so the result is
+    the library's to the bit; ``resumed`` continues a run stopped earlier."""
     recipe = config.recipe
     x, y = flatten_images(data.train_x), data.train_y
     test_x, test_y = flatten_images(data.test_x), data.test_y
@@ -180,29 +215,48 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
                       config.max_steps)
     if not plan:
         raise CliError(f"dataset {config.dataset!r} has no training images")
-    params = build_params(recipe, x.shape[1], classes)
     sizes = [x.shape[1], *recipe.hidden, classes]
+    _check_memory(config, sizes, len(x), len(test_x))
+    params = None if resumed else build_params(recipe, x.shape[1], classes)
+    count = param_count(resumed.state.params if resumed else params)
     output.say(f"training a {'-'.join(map(str, sizes))} {recipe.activation} network "
-               f"({param_count(params):,} parameters) on {config.dataset}: {len(x):,} train / "
+               f"({count:,} parameters) on {config.dataset}: {len(x):,} train / "
                f"{len(test_x):,} test images")
     output.say(describe(recipe, sum(plan)))
-    every = max(1, sum(plan) // 200)  # a loss trace of at most ~200 points for the plots
+    if resumed:
+        output.say(f"resuming {resumed.path} at step {resumed.state.step:,}")
+    # a loss trace of at most ~200 points for the plots; a resumed run keeps its own
+    every = resumed.every if resumed else max(1, sum(plan) // 200)
     progress = _Progress(len(plan), show_progress)
-    history: list[EpochRecord] = []
-    trace: list[float] = []
-    started = time.perf_counter()
+    history: list[EpochRecord] = list(resumed.history) if resumed else []
+    trace: list[float] = list(resumed.trace) if resumed else []
+    started, before = time.perf_counter(), resumed.seconds if resumed else 0.0
+    state = resumed.state if resumed else None
+    stamp = fingerprint(data)
     try:
         for epoch in epoch_stream(recipe, x, y, test_x, test_y, classes=classes, params=params,
-                                  max_steps=config.max_steps, watch=progress):
-            history.append(epoch.record)
-            trace += _trace(epoch, every)
+                                  max_steps=config.max_steps, watch=progress, state=state):
             r = epoch.record
+            if history and history[-1].epoch == r.epoch:  # the epoch a stop cut in two
+                history[-1] = r = _merged(history[-1], r)
+            else:
+                history.append(r)
+            trace += _trace(epoch, every)
+            state = epoch.state
+            if on_epoch is not None:  # first: once its line is out, the epoch is saved
+                on_epoch(TrainResult(state, sizes, list(history), {"every": every,
+                                     "loss": list(trace)},
+                                     before + time.perf_counter() - started, stamp))
             output.say(f"epoch {r.epoch}/{len(plan)}: loss {r.train_loss:.4f}, test accuracy "
                        f"{r.test_accuracy:.2%}, {r.seconds:.1f} s")
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted at step {progress.step}") from None
+    except ValueError as error:  # inputs that no training can use
+        raise CliError(f"dataset {config.dataset!r}: {error}") from None
+    assert state is not None
     trace_record: dict[str, object] = {"every": every, "loss": trace}
-    return TrainResult(epoch.state, sizes, history, trace_record, time.perf_counter() - started)
+    return TrainResult(state, sizes, history, trace_record,
+                       before + time.perf_counter() - started, stamp)
 
 
 def summary(config: RunConfig, result: TrainResult) -> dict[str, object]:
@@ -221,40 +275,62 @@ def summary(config: RunConfig, result: TrainResult) -> dict[str, object]:
         "test_accuracy": result.history[-1].test_accuracy,
         "test_loss": _finite(result.history[-1].test_loss),
         "seconds": round(result.seconds, 3),
+        "data": result.data,
         "functional_nn_version": __version__,
     }
 
 
-def _untouched(out: str) -> str:
-    """What became of ``--out`` when the run stopped early."""
-    return f"{out} left untouched" if os.path.exists(out) else f"nothing written to {out}"
-
-
 def run(args: argparse.Namespace, output: Output) -> int:
     """``functional-nn train``."""
-    config = resolve(args.recipe, vars(args))
-    # Every output location is checked before the data loads and training starts.
-    check_writable(args.out, "checkpoint")
+    options = vars(args)
+    config = (resumed_config(args.resume, options) if args.resume
+              else resolve(args.recipe, options))
+    out: str = args.out or args.resume or "model.npz"
+    # Every output location is checked before the data loads and training starts, and no
+    # output may overwrite another (or the checkpoint being resumed, but for --out itself).
+    check_distinct({"checkpoint": out, "metrics": args.metrics}, args.plots)
+    if args.resume:
+        check_distinct({"resumed checkpoint": args.resume, "metrics": args.metrics},
+                       args.plots)
+    check_writable(out, "checkpoint")
     if args.metrics:
         check_writable(args.metrics, "metrics")
     if args.plots:
         prepare_plots(args.plots)
+    saved: list[TrainResult] = []
+    untouched = f"{out} left untouched" if os.path.exists(out) else f"nothing written to {out}"
+
+    def left() -> str:
+        """What the interrupted or failed run leaves in ``--out``."""
+        if not saved:
+            return untouched
+        last = saved[-1]
+        return (f"{out} holds epoch {last.history[-1].epoch} (step {last.state.step:,}): "
+                f"continue it with 'functional-nn train --resume {out}'")
+
+    def save(result: TrainResult) -> None:
+        checkpoint.save(out, result.state, metadata=summary(config, result))
+        saved.append(result)
+
     try:
         data = load_data(config.dataset, args.data_dir, download=not args.no_download)
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted while loading the data; {_untouched(args.out)}") from None
+        raise Interrupted(f"interrupted while loading the data; {untouched}") from None
+    resumed = load_resumed(args.resume, config, data) if args.resume else None
     show = not output.as_json and output.stderr.isatty()
     try:
-        result = train(config, data, output, show_progress=show)
+        result = train(config, data, output, show_progress=show, resumed=resumed,
+                       on_epoch=save)
     except Interrupted as error:
-        raise Interrupted(f"{error}; {_untouched(args.out)}") from None
+        raise Interrupted(f"{error}; {left()}") from None
     except TrainingDiverged as error:
         raise CliError(f"training diverged at step {error.step}: the loss became {error.loss}; "
                        f"try a lower --lr (now {config.recipe.learning_rate:g}) or --clip 1; "
-                       f"{_untouched(args.out)}") from None
+                       f"{left()}") from None
+    if not saved or saved[-1].state is not result.state:  # a resumed run with nothing to do
+        save(result)
     record = summary(config, result)
-    checkpoint.save(args.out, result.state, metadata=record)
-    record["checkpoint"] = args.out
+    record["checkpoint"] = out
     if args.metrics:
         write_json(args.metrics, record)
     if args.plots:
@@ -262,9 +338,10 @@ def run(args: argparse.Namespace, output: Output) -> int:
         for path in draw_all(args.plots, record, unflatten(result.state.params), test_x,
                              data.test_y):
             output.say(f"wrote {path}")
-    saved = f"saved {args.out}" + (f" and {args.metrics}" if args.metrics else "")
-    output.say(f"{saved}: test accuracy {result.history[-1].test_accuracy:.2%} after "
-               f"{result.state.step:,} steps, {result.seconds:.1f} s")
+    saved_what = f"saved {out}" + (f" and {args.metrics}" if args.metrics else "")
+    accuracy = f"test accuracy {result.history[-1].test_accuracy:.2%} after " if (
+        result.history) else ""
+    output.say(f"{saved_what}: {accuracy}{result.state.step:,} steps, {result.seconds:.1f} s")
     if output.as_json:
         output.result(record)
     return 0

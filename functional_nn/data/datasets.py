@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import stat
+import zlib
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,8 +13,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from .download import DEFAULT_TIMEOUT, ProgressFn, default_progress, download_file
-from .idx import DatasetError, StrPath, parse_idx, read_idx_bytes
+from .download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, ProgressFn, default_progress, download_file
+from .idx import DatasetError, StrPath, declared_size, gzip_bound, parse_idx, read_idx_data
 from .registry import ChecksumError, DataFile, DatasetSpec, get_dataset
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "flatten_images",
     "load_dataset",
     "one_hot",
+    "stored_files",
     "validate_dataset",
 ]
 
@@ -66,6 +69,7 @@ def load_dataset(
     progress: ProgressFn | None = None,
     mirrors: Sequence[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    deadline: float | None = DEFAULT_DEADLINE,
 ) -> Dataset:
     """Load a registered dataset (or an explicit ``DatasetSpec``) as read-only arrays.
 
@@ -73,12 +77,14 @@ def load_dataset(
     missing ones are downloaded from ``mirrors`` (default: the registry's) unless
     ``download=False``. ``verify=False`` skips checksums (files are still parsed
     strictly). ``progress=None`` draws a progress line only when stderr is a TTY.
+    ``timeout`` bounds each network read and ``deadline`` each file's whole download.
+    Every file is read as far as its header says and no further (see :mod:`.idx`).
     """
     spec = name if isinstance(name, DatasetSpec) else get_dataset(name)
     if mirrors is not None:
         spec = attrs.evolve(spec, mirrors=tuple(mirrors))
     folder = dataset_dir(spec, data_dir)
-    found = {f.name: _locate(folder, f) for f in spec.files}
+    found = stored_files(spec, folder)
     missing = [f for f in spec.files if found[f.name] is None]
     if missing and not download:
         raise DatasetError(_missing_message(spec, folder, missing))
@@ -91,7 +97,8 @@ def load_dataset(
             for f in spec.files
             if (path := found[f.name]) is not None
         }
-        fetched = {f.name: _download(spec, folder, f, verify, show, timeout) for f in missing}
+        fetched = {f.name: _download(spec, folder, f, verify, show, (timeout, deadline))
+                   for f in missing}
         arrays = {**fetched, **{k: job.result() for k, job in jobs.items()}}
     files = [str(found[f.name] or folder / f.name) for f in spec.files]
     train_x, train_y, test_x, test_y = (arrays[f.name] for f in spec.files)
@@ -105,28 +112,82 @@ def load_dataset(
     return dataset
 
 
+def stored_files(spec: DatasetSpec, folder: Path) -> dict[str, Path | None]:
+    """Each of the spec's files by name: its stored copy in ``folder`` (the ``.gz`` name first,
+    then the decompressed one), or ``None`` when there is none.
+
+    Raises ``DatasetError`` when something other than a file is where one should be (a
+    directory, a symbolic link to nothing or in a loop): that is no missing file to download.
+    """
+    return {f.name: _locate(folder, f) for f in spec.files}
+
+
 def _locate(folder: Path, file: DataFile) -> Path | None:
-    """Return the stored copy of ``file`` (``.gz`` name first, then decompressed)."""
     for candidate in dict.fromkeys((file.name, file.raw_name)):
         path = folder / candidate
-        if path.is_file():
-            return path
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            if path.is_symlink():
+                raise DatasetError(f"{path}: a symbolic link to {os.readlink(path)}, which "
+                                   "does not exist; remove the link or restore its target"
+                                   ) from None
+            continue
+        except OSError as error:  # a loop of links, a folder that cannot be searched
+            raise DatasetError(f"{path}: cannot reach the data file: "
+                               f"{error.strerror or error}") from None
+        if stat.S_ISDIR(mode):
+            raise DatasetError(f"{path}: a directory where the data file {candidate} should "
+                               "be; move it away")
+        if not stat.S_ISREG(mode):
+            raise DatasetError(f"{path}: not a regular file, where the data file {candidate} "
+                               "should be")
+        return path
     return None
 
 
 def _load_file(path: Path, file: DataFile, verify: bool) -> npt.NDArray[np.generic]:
-    """Read, parse and (optionally) verify one stored file; one decompression."""
-    raw, data = read_idx_bytes(path)
-    array = parse_idx(data, source=str(path))
-    if verify:
-        try:
-            file.verify(raw, data, source=str(path))
-        except ChecksumError as exc:
-            raise ChecksumError(
-                f"{exc}\nThe file was left in place. If it is a damaged download, delete it "
-                "to fetch it again; if it is your own data, pass verify=False."
-            ) from None
-    return array
+    """Read, verify (unless told not to) and parse one stored file, bounded by its header."""
+    source = str(path)
+
+    def decode() -> bytearray:
+        return read_idx_data(path, size=file.size if verify else None)
+
+    if not verify:
+        return parse_idx(decode(), source=source)
+    try:
+        data = file.verify(path, decode, source=source)
+    except ChecksumError as exc:
+        raise ChecksumError(
+            f"{exc}\nThe file was left in place. If it is a damaged download, delete it "
+            "to fetch it again; if it is your own data, pass verify=False."
+        ) from None
+    return parse_idx(data, source=source)
+
+
+def _head_limit(file: DataFile, verify: bool) -> tuple[int | None, Callable[[bytes], int | None]]:
+    """The most bytes a download of ``file`` may have, and the limit its first bytes set:
+    what its IDX header declares (inside the gzip stream, for a ``.gz``)."""
+    size = file.size if verify else None
+
+    def limit(head: bytes) -> int | None:
+        compressed = head[:2] == b"\x1f\x8b"
+        if compressed:
+            try:  # only as much as the header needs: the first chunk is never a bomb
+                data = zlib.decompressobj(31).decompress(head, 4 + 4 * 255)
+            except zlib.error as error:
+                raise DatasetError(f"not a gzip file: {error}") from None
+        else:
+            data = head
+        declared = declared_size(data)
+        if declared is not None and size is not None and declared != size:
+            raise DatasetError(f"not the expected file: its IDX header declares a file of "
+                               f"{declared} bytes, not {size}")
+        if declared is None or not compressed:
+            return declared
+        return gzip_bound(declared)
+
+    return (None if size is None else gzip_bound(size)), limit
 
 
 def _download(
@@ -135,25 +196,29 @@ def _download(
     file: DataFile,
     verify: bool,
     progress: ProgressFn | None,
-    timeout: float,
+    times: tuple[float, float | None],
 ) -> npt.NDArray[np.generic]:
     """Download one file from the spec's mirrors; return it parsed and verified."""
 
     def check(tmp: Path, url: str) -> npt.NDArray[np.generic]:
-        """Parse and verify the temp download, naming the URL in errors."""
-        raw, data = read_idx_bytes(tmp)
-        array = parse_idx(data, source=url)
-        if verify:
-            file.verify(raw, data, source=url)
-        return array
+        """Verify and parse the temp download (the archive checksum first), naming the URL."""
+        def decode() -> bytearray:
+            return read_idx_data(tmp, size=file.size if verify else None)
 
+        data = file.verify(tmp, decode, source=url) if verify else decode()
+        return parse_idx(data, source=url)
+
+    most, limit = _head_limit(file, verify)
     return download_file(
         [mirror + file.name for mirror in spec.mirrors],
         folder / file.name,
         check=check,
-        timeout=timeout,
+        timeout=times[0],
+        deadline=times[1],
         progress=progress,
         hint=_manual_hint(spec, folder),
+        max_bytes=most,
+        limit=limit,
     )
 
 

@@ -1,19 +1,30 @@
-"""Download files with the standard library: mirrors in turn, verified, atomic."""
+"""Download files with the standard library: mirrors in turn, verified, atomic, bounded.
+
+A download never takes more than it may: the body is cut off at ``max_bytes``, at its own
+Content-Length, and at the limit that ``limit`` reads from its first bytes (for a data file,
+the size its IDX header declares), and one mirror gets ``deadline`` seconds in all, besides
+``timeout`` for each network read. So a mirror sending an endless or a slow body fails in
+bounded time and disk.
+"""
 
 from __future__ import annotations
 
 import http.client
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeAlias, TypeVar
 
+import attrs
+
 from .. import _atomic as atomic
 from .idx import DatasetError, StrPath
 
 __all__ = [
+    "DEFAULT_DEADLINE",
     "DEFAULT_TIMEOUT",
     "DownloadError",
     "ProgressFn",
@@ -27,14 +38,23 @@ T = TypeVar("T")
 # progress(url, bytes_done, bytes_total or None), called after every chunk.
 ProgressFn: TypeAlias = Callable[[str, int, int | None], None]
 
+# limit(first bytes) -> the most bytes the body may have, or None while it cannot tell yet.
+Limit: TypeAlias = Callable[[bytes], int | None]
+
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 900.0  # MNIST's 11 MB at 12 kB/s; a mirror slower than that is broken
 _CHUNK = 1 << 16
+_HEAD = 1 << 16  # the first bytes must tell ``limit`` what it needs within this many
 # Some hosts refuse urllib's default agent string.
 _HEADERS = {"User-Agent": "functional_nn-data/0.1 (python urllib)"}
 
 
 class DownloadError(DatasetError):
     """Every mirror failed to deliver a valid copy of a file."""
+
+
+class _Deadline(TimeoutError):
+    """A mirror took longer than the whole download may."""
 
 
 def download_file(
@@ -45,6 +65,9 @@ def download_file(
     timeout: float = DEFAULT_TIMEOUT,
     progress: ProgressFn | None = None,
     hint: str = "",
+    deadline: float | None = DEFAULT_DEADLINE,
+    max_bytes: int | None = None,
+    limit: Limit | None = None,
 ) -> T:
     """Fetch the first URL that yields a file ``check`` accepts, into ``dest``.
 
@@ -52,6 +75,10 @@ def download_file(
     verifies it (raising ``ValueError``/``OSError`` to reject) and its result is
     returned once the file is renamed into place. On any failure, including
     ``KeyboardInterrupt``, nothing is left under ``dest`` nor any temporary.
+
+    A body is refused as soon as it would exceed ``max_bytes`` or the limit ``limit`` sets
+    from its first bytes (``limit`` may also raise ``ValueError`` to refuse them), and an
+    attempt as soon as it has taken ``deadline`` seconds (at most ``timeout`` more).
     """
     target = Path(dest)
     created = _make_folders(target.parent)
@@ -59,7 +86,8 @@ def download_file(
     try:
         for url in urls:
             try:
-                return _fetch_one(url, target, check, timeout, progress)
+                bounds = _Bounds(timeout, deadline, max_bytes, limit)
+                return _fetch_one(url, target, check, bounds, progress)
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 failures.append(f"  - {url}: {_reason(exc, timeout)}")
     finally:
@@ -87,31 +115,61 @@ def _remove_if_empty(folders: list[Path]) -> None:
             return
 
 
+@attrs.frozen
+class _Bounds:
+    """How long and how large one attempt may be."""
+
+    timeout: float
+    deadline: float | None
+    max_bytes: int | None
+    limit: Limit | None
+
+
 def _fetch_one(
     url: str,
     target: Path,
     check: Callable[[Path, str], T],
-    timeout: float,
+    bounds: _Bounds,
     progress: ProgressFn | None,
 ) -> T:
     """Download ``url`` to a temp file, ``check`` it, then rename it to ``target``."""
     with atomic.replacing(target, suffix=".part") as staged:
-        _stream(url, staged.file, timeout, progress)
+        _stream(url, staged.file, bounds, progress)
         staged.file.flush()  # check reads the file by name
         return check(staged.path, url)
 
 
-def _stream(url: str, out: BinaryIO, timeout: float, progress: ProgressFn | None) -> None:
-    """Copy the body of ``url`` into ``out``, failing if it ends short."""
+def _stream(url: str, out: BinaryIO, bounds: _Bounds, progress: ProgressFn | None) -> None:
+    """Copy the body of ``url`` into ``out``, failing if it ends short or goes too far."""
+    started = time.monotonic()
     request = urllib.request.Request(url, headers=_HEADERS)
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with urllib.request.urlopen(request, timeout=bounds.timeout) as response:
         total: int | None = getattr(response, "length", None)  # Content-Length, if sent
-        done = 0
-        while chunk := response.read(_CHUNK):
+        most = bounds.max_bytes
+        if total is not None and most is not None and total > most:
+            raise ValueError(f"the body would be {total} bytes (its Content-Length), more "
+                             f"than the {most} a valid file can have")
+        head, done, deciding = b"", 0, bounds.limit is not None
+        # read1: at most one read from the socket, so the deadline is checked between them.
+        while chunk := response.read1(_CHUNK):
+            if deciding and bounds.limit is not None:
+                head += chunk[:_HEAD - len(head)]
+                allowed = bounds.limit(head)
+                if allowed is not None:
+                    most, deciding = allowed if most is None else min(most, allowed), False
+                elif len(head) >= _HEAD:
+                    raise ValueError(f"the first {_HEAD} bytes do not begin a file of the "
+                                     "expected kind")
+            if most is not None and done + len(chunk) > most:
+                raise ValueError(f"the body is longer than {most} bytes, the most a valid "
+                                 "file can have; stopped there")
             out.write(chunk)
             done += len(chunk)
             if progress is not None:
                 progress(url, done, total)
+            if bounds.deadline is not None and time.monotonic() - started > bounds.deadline:
+                raise _Deadline(f"took longer than the deadline of {bounds.deadline:g} s "
+                                f"({done} bytes received)")
     # http.client returns b"" (no error) when the peer closes early on sized reads.
     if total is not None and done != total:
         raise ConnectionError(f"connection closed after {done} of {total} bytes")
@@ -123,6 +181,8 @@ def _reason(exc: BaseException, timeout: float) -> str:
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
         exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, _Deadline):
+        return str(exc)
     if isinstance(exc, TimeoutError):
         return f"timed out (timeout={timeout}s)"
     return f"{type(exc).__name__}: {exc}"

@@ -2,31 +2,43 @@
 
 Layout: two zero bytes, a dtype code byte, an ndim byte, ndim big-endian uint32
 sizes, then the big-endian payload in C order.
+
+Reading is bounded by the header, whatever the file holds: the header is read (decompressed)
+first, and the file is refused at once when the size it declares is not the one expected, not
+what a raw file's size or a gzip file's (at most 1032 times its size) allows, or more memory
+than there is; then exactly the declared payload is read, and one byte more to prove that
+nothing follows. So a small gzip file that decompresses to gigabytes (a decompression bomb)
+costs no more time and memory than the file its header describes.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import stat
 import struct
 import zlib
 from pathlib import Path
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from .. import _atomic as atomic
+from .._memory import available_memory
 
 __all__ = [
+    "GZIP_RATIO",
     "IDX_DTYPES",
     "DatasetError",
     "StrPath",
+    "declared_size",
     "encode_idx",
+    "gzip_bound",
     "idx_code",
     "parse_idx",
     "read_idx",
-    "read_idx_bytes",
+    "read_idx_data",
     "write_idx",
 ]
 
@@ -45,43 +57,131 @@ IDX_DTYPES: dict[int, np.dtype[np.generic]] = {
 _CODES: dict[tuple[str, int], int] = {(d.kind, d.itemsize): c for c, d in IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_DIM = 2**32 - 1
+_CHUNK = 1 << 20
+_MAX_HEADER = 4 + 4 * 255
+GZIP_RATIO = 1032
+"""Deflate's largest possible compression ratio: a gzip file of n bytes holds at most
+``GZIP_RATIO * n`` bytes (zlib's technical details)."""
+Buffer: TypeAlias = bytes | bytearray | memoryview
+
+
+class _Stream(Protocol):
+    """A binary file open for reading: a raw file or a ``GzipFile``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def readinto(self, buffer: memoryview, /) -> int: ...
 
 
 class DatasetError(ValueError):
     """A data file or dataset is missing, malformed, or fails verification."""
 
 
-def read_idx(path: StrPath) -> npt.NDArray[np.generic]:
-    """Read an IDX file (raw or gzip) into a read-only native-endian array."""
-    _, data = read_idx_bytes(path)
-    return parse_idx(data, source=str(path))
+def read_idx(path: StrPath, *, size: int | None = None) -> npt.NDArray[np.generic]:
+    """Read an IDX file (raw or gzip) into a read-only native-endian array.
+
+    ``size``, when given, is the number of bytes the (decompressed) file must have: a header
+    declaring another size is refused before anything more is read.
+    """
+    return parse_idx(read_idx_data(path, size=size), source=str(path))
 
 
-def read_idx_bytes(path: StrPath) -> tuple[bytes, bytes]:
-    """Return ``(raw file bytes, decompressed IDX bytes)``; gzip is detected by magic."""
+def read_idx_data(path: StrPath, *, size: int | None = None) -> bytearray:
+    """The decompressed bytes of an IDX file (raw or gzip, detected by magic), read as the
+    header says and no further: see the module's docstring; ``size`` as for :func:`read_idx`.
+    """
+    source = str(path)
     try:
-        raw = Path(path).read_bytes()
+        # stat first: opening a FIFO would wait for a writer, forever.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            kind = "a directory" if os.path.isdir(path) else "not a regular file"
+            raise DatasetError(f"{path}: {kind}, not an IDX file")
+        file = open(path, "rb")  # noqa: SIM115 -- closed by the with statement below
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
-    if not raw:
-        raise DatasetError(f"{path}: empty file (expected an IDX file, raw or gzip)")
-    if raw[:2] != _GZIP_MAGIC:
-        return raw, raw
-    return raw, _gunzip(raw, str(path))
+    with file:
+        info = os.fstat(file.fileno())
+        if info.st_size == 0:
+            raise DatasetError(f"{path}: empty file (expected an IDX file, raw or gzip)")
+        if file.read(2) != _GZIP_MAGIC:
+            file.seek(0)
+            return _read_bounded(file, source, size, info.st_size, compressed=False)
+        file.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=file) as stream:
+                return _read_bounded(stream, source, size, info.st_size, compressed=True)
+        except (OSError, EOFError, zlib.error) as exc:
+            # GzipFile checks the CRC and length trailer of every member as it ends.
+            raise DatasetError(f"{source}: corrupt gzip stream: {exc}") from exc
 
 
-def _gunzip(raw: bytes, source: str) -> bytes:
-    """Decompress a whole gzip stream, turning every failure into ``DatasetError``."""
-    try:
-        # gzip.decompress checks the CRC and length trailer of every member.
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{source}: corrupt gzip stream: {exc}") from exc
+def _read_into(stream: _Stream, view: memoryview) -> int:
+    """Fill ``view`` from ``stream``; the number of bytes read (fewer at the end of it)."""
+    done = 0
+    while done < len(view):
+        n = stream.readinto(view[done:done + _CHUNK])
+        if not n:
+            break
+        done += n
+    return done
 
 
-def parse_idx(data: bytes, *, source: str = "<bytes>") -> npt.NDArray[np.generic]:
+def _read_bounded(stream: _Stream, source: str, size: int | None, stored: int, *,
+                  compressed: bool) -> bytearray:
+    """The IDX file ``stream`` holds, refused as early as its header allows."""
+    head = bytearray(4)
+    got = _read_into(stream, memoryview(head))
+    ndim = head[3] if got == 4 else 0
+    if got == 4 and head[:2] == b"\x00\x00" and head[2] in IDX_DTYPES and ndim:
+        head += bytes(4 * ndim)
+        got += _read_into(stream, memoryview(head)[4:])
+    disk, shape, offset = _parse_header(bytes(head[:got]), source)
+    expected = int(np.prod(shape, dtype=object)) * disk.itemsize
+    total = offset + expected
+    what = f"header declares shape {shape} of {disk.str} = {expected} payload bytes"
+    if size is not None and total != size:
+        raise DatasetError(f"{source}: not the expected file: its IDX {what}, so the file "
+                           f"would be {total} bytes, not {size}")
+    if not compressed and total != stored:
+        found = stored - offset
+        kind = "truncated" if found < expected else "extra bytes after payload in"
+        raise DatasetError(f"{source}: {kind} IDX file: {what}, but {found} are present")
+    if compressed and total > GZIP_RATIO * stored:
+        raise DatasetError(f"{source}: truncated IDX file: {what}, more than a gzip file of "
+                           f"{stored} bytes can hold")
+    room = available_memory()
+    if room is not None and total > room:
+        raise DatasetError(f"{source}: IDX {what}, more than the {room} bytes of memory "
+                           "available")
+    data = bytearray(total)
+    data[:offset] = head
+    found = _read_into(stream, memoryview(data)[offset:])
+    if found < expected:
+        raise DatasetError(f"{source}: truncated IDX file: {what}, but {found} are present")
+    if stream.read(1):
+        raise DatasetError(f"{source}: extra bytes after payload in IDX file: {what}, but "
+                           "more follow")
+    return data
+
+
+def declared_size(head: Buffer) -> int | None:
+    """The size of the (decompressed) IDX file whose first bytes are ``head``, once there are
+    enough of them to tell (``None`` before); raises ``DatasetError`` when they are no IDX
+    header."""
+    if len(head) < 4 or (len(head) < 4 + 4 * head[3] and head[:2] == b"\x00\x00"):
+        return None
+    disk, shape, offset = _parse_header(bytes(head[:_MAX_HEADER]), "the file")
+    return offset + int(np.prod(shape, dtype=object)) * disk.itemsize
+
+
+def gzip_bound(size: int) -> int:
+    """The most bytes a gzip file of ``size`` decompressed bytes takes, however it was made:
+    deflate's stored blocks add 5 bytes per 64 KiB; the rest is room for headers."""
+    return size + (size >> 10) + (1 << 16)
+
+
+def parse_idx(data: Buffer, *, source: str = "<bytes>") -> npt.NDArray[np.generic]:
     """Parse decompressed IDX bytes into a read-only native-endian array."""
-    disk, shape, offset = _parse_header(data, source)
+    disk, shape, offset = _parse_header(bytes(data[:_MAX_HEADER]), source)
     count = int(np.prod(shape, dtype=object))  # Python ints: no overflow on absurd headers
     expected = count * disk.itemsize
     found = len(data) - offset

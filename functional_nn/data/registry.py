@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -28,6 +29,9 @@ FILE_NAMES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+# Their decompressed sizes in the MNIST family: 60,000 and 10,000 28x28 images and labels.
+FILE_SIZES = (16 + 60000 * 28 * 28, 8 + 60000, 16 + 10000 * 28 * 28, 8 + 10000)
+_BLOCK = 1 << 20
 
 
 class ChecksumError(DatasetError):
@@ -57,9 +61,17 @@ class Checksum:
     algorithm: str = attrs.field(validator=_check_algorithm)
     hexdigest: str = attrs.field(converter=_lower)
 
-    def of(self, data: bytes) -> str:
+    def of(self, data: bytes | bytearray | memoryview) -> str:
         """Return the hex digest of ``data`` under this checksum's algorithm."""
         return hashlib.new(self.algorithm, data).hexdigest()
+
+    def of_file(self, path: str | os.PathLike[str]) -> str:
+        """The hex digest of the file at ``path``, read a block at a time."""
+        digest = hashlib.new(self.algorithm)
+        with open(path, "rb") as file:
+            while block := file.read(_BLOCK):
+                digest.update(block)
+        return digest.hexdigest()
 
     def __str__(self) -> str:
         """Render as ``algorithm:hexdigest``."""
@@ -68,43 +80,52 @@ class Checksum:
 
 @attrs.frozen
 class DataFile:
-    """One file of a dataset and the checksums it may match.
+    """One file of a dataset, the checksums it may match and its decompressed size.
 
     ``content`` is of the decompressed IDX bytes, so any recompression verifies;
-    ``archive`` is of the publisher's file exactly as downloaded (used when the
-    content checksum is unknown or does not match).
+    ``archive`` is of the publisher's file exactly as downloaded (checked first, on the file
+    as stored, before anything is decompressed). ``size``, when known, is the size of the
+    decompressed file: a file whose header declares another is refused before it is read.
     """
 
     name: str
     content: Checksum | None = None
     archive: Checksum | None = None
+    size: int | None = None
 
     @property
     def raw_name(self) -> str:
         """The file name without a ``.gz`` suffix (a decompressed copy)."""
         return self.name.removesuffix(".gz")
 
-    def verify(self, raw: bytes, data: bytes, *, source: str) -> None:
-        """Raise ``ChecksumError`` unless ``data`` (decompressed) or ``raw`` matches."""
-        if self.content is None and self.archive is None:
-            return  # nothing known to check against
-        if self.content is not None:
-            actual = self.content.of(data)
-            if actual == self.content.hexdigest:
-                return
-            found = [f"{self.content.algorithm}:{actual} (decompressed)"]
-        else:
-            found = []
+    def verify(self, path: str | os.PathLike[str], decode: Callable[[], bytearray], *,
+               source: str) -> bytearray:
+        """The decompressed file, from ``decode()``, if the file at ``path`` matches a checksum.
+
+        The archive checksum is checked on the file as stored, so a file that matches it,
+        or mismatches it with no content checksum to fall back on, is never decompressed to
+        be verified. Raises ``ChecksumError`` on a mismatch.
+        """
+        found: list[str] = []
         if self.archive is not None:
-            # Only hash the raw bytes in this fallback: it costs a second pass.
-            actual = self.archive.of(raw)
+            actual = self.archive.of_file(path)
             if actual == self.archive.hexdigest:
-                return
+                return decode()
             found.append(f"{self.archive.algorithm}:{actual} (file as stored)")
-        raise ChecksumError(
-            f"{source}: checksum mismatch for {self.name}: expected {self._expected()}, "
-            f"got {' / '.join(found)}"
-        )
+        if self.content is None:
+            if not found:
+                return decode()  # nothing known to check against
+            raise self._mismatch(source, found)
+        data = decode()
+        actual = self.content.of(data)
+        if actual == self.content.hexdigest:
+            return data
+        raise self._mismatch(source, [f"{self.content.algorithm}:{actual} (decompressed)",
+                                      *found])
+
+    def _mismatch(self, source: str, found: list[str]) -> ChecksumError:
+        return ChecksumError(f"{source}: checksum mismatch for {self.name}: expected "
+                             f"{self._expected()}, got {' / '.join(found)}")
 
     def _expected(self) -> str:
         """Describe the accepted checksums for error messages."""
@@ -149,6 +170,7 @@ def _spec(
             name=fname,
             content=Checksum(algorithm, content[i]) if content else None,
             archive=Checksum("md5", archive[i]) if archive else None,
+            size=FILE_SIZES[i],
         )
         for i, fname in enumerate(FILE_NAMES)
     )
