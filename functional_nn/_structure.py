@@ -171,12 +171,32 @@ def from_tree(tree: object) -> tuple[Record, list[npt.NDArray[np.generic]]]:
             static = tuple(
                 (n, encode_value(v, f"static field {_join(path, '.' + n)}"))
                 for n, v in zip(static_names, treedef.aux, strict=True))
+        children = treedef.children
+        if kind == "attrs":
+            names, children = _trim_optional(cls, names, children)
         kids = tuple(walk(c, _join(path, "." + n))
-                     for n, c in zip(names, treedef.children, strict=True))
+                     for n, c in zip(names, children, strict=True))
         return Node(kind, kids, f"{cls.__module__}:{cls.__qualname__}", names, static)
 
     record = walk(pytree.tree_structure(tree), "")
     return record, arrays
+
+
+def _optional(cls: type) -> list[bool]:
+    """For each non-static field of an attrs class: whether its default is ``None``."""
+    return [f.default is None for f in attrs.fields(cls) if not is_static(f)]
+
+
+def _trim_optional(cls: type, names: tuple[str, ...], children: tuple[TreeDef[object], ...]
+                   ) -> tuple[tuple[str, ...], tuple[TreeDef[object], ...]]:
+    """Leave out trailing fields that hold ``None`` and default to ``None``: a class that
+    gains such a field (``TrainState.model_state``) writes the records it wrote before, and
+    :func:`to_treedef` fills them back in, so its old checkpoints keep loading."""
+    optional = _optional(cls)
+    n = len(names)
+    while n and optional[n - 1] and children[n - 1].kind == pytree._NONE:
+        n -= 1
+    return names[:n], children[:n]
 
 
 def to_json(record: Record) -> dict[str, object]:
@@ -386,7 +406,9 @@ def _resolve_node(node: Node) -> tuple[type, tuple[object, ...]]:
     fields = attrs.fields(cls)
     names = tuple(f.name for f in fields if not is_static(f))
     static = tuple(f.name for f in fields if is_static(f))
-    if (names, static) != (node.fields, tuple(n for n, _ in node.static)):
+    left_out = _optional(cls)[len(node.fields):]  # trailing None fields (see _trim_optional)
+    if (names[:len(node.fields)], static) != (node.fields, tuple(n for n, _ in node.static)) \
+            or not all(left_out):
         raise RecordError(f"class {node.cls} now has fields {list(names)} and static fields "
                           f"{list(static)}, but the checkpoint has {list(node.fields)} and "
                           f"{[n for n, _ in node.static]}")
@@ -411,6 +433,9 @@ def to_treedef(record: Record) -> TreeDef[object]:
             raise RecordError("malformed structure record: dict keys must be distinct scalars")
         return TreeDef(kind, None, keys, kids, count)
     cls, aux = _resolve_node(record)
+    if kind == pytree._ATTRS:  # the trailing None fields that the record leaves out
+        none: TreeDef[object] = TreeDef(pytree._NONE, None, (), (), 0)
+        kids += (none,) * (len(_optional(cls)) - len(kids))
     return TreeDef(kind, cls, aux, kids, count)
 
 
