@@ -1,11 +1,15 @@
 """Rules of Conv2D (im2col: one matmul each way) and Flatten.
 
-The convolution is one matmul on the im2col matrix ``cols`` of shape ``(n·ho·wo, kh·kw·c)``,
-row ``(n, i, j)`` holding the receptive field of output pixel ``(i, j)`` in ``(a, b, k)``
-order, so that ``w`` of shape ``(kh, kw, c, o)`` is its matching ``(kh·kw·c, o)`` matrix
-without a transpose. ``cols`` is gathered in one copy from a strided view of the (padded)
-input, and kept as the residual: the weight gradient is ``colsᵀ g``. The input gradient is
-``g wᵀ`` scattered back (col2im) by ``kh·kw`` strided adds, one per kernel offset.
+The convolution is one matmul on the im2col matrix ``cols`` of shape
+``(n·ho·wo, kh·kw·c + 1)``: row ``(n, i, j)`` holds the receptive field of output pixel
+``(i, j)`` in ``(a, b, k)`` order, then a 1, so that ``y = cols @ [w; b]`` with ``w`` of shape
+``(kh, kw, c, o)`` as its matching ``(kh·kw·c, o)`` matrix and the bias as one more row: the
+matmul adds the bias, and ``colsᵀ g`` is the weight gradient and the bias gradient at once.
+In a :class:`~functional_nn.flat.Flat` the bias directly follows the weight, so ``[w; b]``
+(and its gradient) is a view of the buffer. ``cols`` is gathered in one copy from a strided
+view of the (padded) input, and kept as the residual. The input gradient is
+``g wᵀ``, computed per kernel offset (one batched matmul) and scattered back (col2im) by
+``kh·kw`` strided adds, one per offset.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from numpy.lib.stride_tricks import as_strided
 from .._array import Array
 from ..layers import Conv2D, Flatten
 from ..layers.conv import Pads
-from .core import Context, register, sum_to
+from .core import Context, register
 
 __all__ = ["conv_output_shape", "conv_pads"]
 
@@ -62,6 +66,24 @@ class _ConvResidual(NamedTuple):
     size: tuple[int, int]  # the input's (height, width)
 
 
+def _owner(a: Array) -> object:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a if a.base is None else a.base
+
+
+def _stacked(w: Array, b: Array) -> Array | None:
+    """``w`` as a ``(kh·kw·c, o)`` matrix with ``b`` as one more row, as a view of their
+    memory when ``b`` directly follows ``w`` in one buffer (as in a Flat); else ``None``."""
+    if not (w.flags.c_contiguous and b.flags.c_contiguous and _owner(w) is _owner(b)):
+        return None
+    if b.__array_interface__["data"][0] != w.__array_interface__["data"][0] + w.nbytes:
+        return None
+    rows, cout = w.size // b.size + 1, b.size
+    return as_strided(w, (rows, cout), (cout * w.itemsize, w.itemsize),
+                      writeable=w.flags.writeable and b.flags.writeable)
+
+
 def _conv_forward(layer: Conv2D, x: Array, ctx: Context) -> tuple[Array, _ConvResidual]:
     w = layer.w
     kh, kw, cin, cout = w.shape
@@ -75,25 +97,25 @@ def _conv_forward(layer: Conv2D, x: Array, ctx: Context) -> tuple[Array, _ConvRe
     pads = conv_pads(layer)
     (top, bottom), (left, right) = pads
     if ho < 1 or wo < 1:
-        raise ValueError(f"Conv2D: a {kh}x{kw} kernel (dilation {layer.dilation}) does not fit "
-                         f"a {h}x{width} image padded to {h + top + bottom}x"
-                         f"{width + left + right}")
+        raise ValueError(f"Conv2D's {kh}x{kw} kernel (dilation {layer.dilation}) does not fit "
+                         f"a {h}x{width} image (padded: {h + top + bottom}x"
+                         f"{width + left + right})")
     xp = x
     if top or bottom or left or right:
         xp = np.zeros((n, h + top + bottom, width + left + right, cin), x.dtype)
         xp[:, top:top + h, left:left + width] = x
     (sh, sw), (dh, dw) = layer.stride, layer.dilation
-    rows = n * ho * wo
-    if (kh, kw, sh, sw) == (1, 1, 1, 1) and xp.flags.c_contiguous:
-        cols = xp.reshape(rows, cin)  # a 1x1 kernel's receptive fields are the pixels
-    else:
-        s0, s1, s2, s3 = xp.strides
-        fields = as_strided(xp, (n, ho, wo, kh, kw, cin),
-                            (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3), writeable=False)
-        cols = np.empty((rows, kh * kw * cin), x.dtype)
-        np.copyto(cols.reshape(fields.shape), fields)  # the one im2col copy
-    y = cols @ w.reshape(kh * kw * cin, cout)
-    y += layer.b
+    rows, k = n * ho * wo, kh * kw * cin
+    s0, s1, s2, s3 = xp.strides
+    fields = as_strided(xp, (n, ho, wo, kh, kw, cin),
+                        (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3), writeable=False)
+    cols = np.empty((rows, k + 1), x.dtype)
+    np.copyto(cols[:, :k].reshape(fields.shape), fields)  # the one im2col copy
+    cols[:, k] = 1
+    wb = _stacked(w, layer.b)
+    if wb is None:  # not laid out as in a Flat: stack a copy (small: the parameters)
+        wb = np.concatenate([w.reshape(k, cout), layer.b[None]])
+    y = cols @ wb
     return y.reshape(n, ho, wo, cout), _ConvResidual(cols, xp.shape, pads, (h, width))
 
 
@@ -103,18 +125,23 @@ def _conv_vjp(layer: Conv2D, residual: _ConvResidual, g: Array, out: Conv2D,
     kh, kw, cin, cout = layer.w.shape
     n, ho, wo = g.shape[:3]
     g2 = g.reshape(n * ho * wo, cout)
-    gw = out.w.reshape(kh * kw * cin, cout)
-    np.matmul(cols.T, g2, out=gw)
-    if not np.shares_memory(gw, out.w):  # an out= leaf that is not contiguous: reshape copied
-        np.copyto(out.w, gw.reshape(out.w.shape))
-    sum_to(g2, out.b)
+    gwb = _stacked(out.w, out.b)
+    if gwb is not None:
+        np.matmul(cols.T, g2, out=gwb)  # [dw; db] straight into the gradient buffer
+    else:
+        gwb = cols.T @ g2
+        np.copyto(out.w, gwb[:-1].reshape(out.w.shape))
+        np.copyto(out.b, gwb[-1])
     if not ctx.input_grad:
         return None
-    gcols = (g2 @ layer.w.reshape(kh * kw * cin, cout).T).reshape(n, ho, wo, kh * kw, cin)
+    # g wᵀ per kernel offset, (kh·kw, n·ho·wo, c): each offset's block is contiguous, so each
+    # strided add of col2im runs over whole rows of (wo, c) instead of c values at a time
+    w_offsets = layer.w.reshape(kh * kw, cin, cout).transpose(0, 2, 1)
+    gcols = np.matmul(g2, w_offsets).reshape(kh * kw, n, ho, wo, cin)
     gxp = np.zeros(xp_shape, g.dtype)
     for k, rows, columns in _offsets(layer, ho, wo):  # col2im: one strided add per offset
         target = gxp[:, rows, columns]
-        np.add(target, gcols[:, :, :, k], out=target)
+        np.add(target, gcols[k], out=target)
     (top, _), (left, _) = pads
     gx: Array = gxp[:, top:top + h, left:left + width]
     return gx
