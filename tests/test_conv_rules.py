@@ -68,6 +68,15 @@ def test_conv2d_vjp_every_padding_form_and_stride(padding: object, stride: objec
     check_vjp(layer, rng.standard_normal((1, 5, 6, 2)), seed=1)
 
 
+@pytest.mark.parametrize(("cin", "width", "stride"), [(1, 9, 1), (1, 3, 2), (8, 5, 1), (8, 9, 2)])
+def test_conv2d_vjp_both_im2col_copies(cin: int, width: int, stride: int) -> None:
+    # few channels and a wide output: one copy per kernel offset; else one 6-D copy
+    rng = np.random.default_rng(cin)
+    layer = fnn.Conv2D(rng.standard_normal((2, 3, cin, 2)), rng.standard_normal(2),
+                       stride=stride, padding=1, dilation=(1, 2))
+    check_vjp(layer, rng.standard_normal((1, 4, width, cin)), seed=2)
+
+
 def test_conv2d_vjp_first_layer_skips_the_input_gradient() -> None:
     rng = np.random.default_rng(0)
     layer = fnn.Conv2D(rng.standard_normal((3, 3, 1, 2)), rng.standard_normal(2))

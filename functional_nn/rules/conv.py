@@ -84,6 +84,18 @@ def _stacked(w: Array, b: Array) -> Array | None:
                       writeable=w.flags.writeable and b.flags.writeable)
 
 
+def _gather(target: Array, fields: Array, layer: Conv2D, xp: Array) -> None:
+    """Copy the receptive fields (n, ho, wo, kh, kw, c) into ``target``, in one copy whose
+    inner loops run over a field's rows ``(kw, c)``, or one copy per kernel offset whose inner
+    loops run over the output's width: whichever is longer (few channels: the width)."""
+    ho, wo, _, kw, cin = fields.shape[1:]
+    if wo <= kw * cin:
+        np.copyto(target, fields)
+        return
+    for k, rows, columns in _offsets(layer, ho, wo):
+        np.copyto(target[:, :, :, k // kw, k % kw], xp[:, rows, columns])
+
+
 def _conv_forward(layer: Conv2D, x: Array, ctx: Context) -> tuple[Array, _ConvResidual]:
     w = layer.w
     kh, kw, cin, cout = w.shape
@@ -110,7 +122,7 @@ def _conv_forward(layer: Conv2D, x: Array, ctx: Context) -> tuple[Array, _ConvRe
     fields = as_strided(xp, (n, ho, wo, kh, kw, cin),
                         (s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3), writeable=False)
     cols = np.empty((rows, k + 1), x.dtype)
-    np.copyto(cols[:, :k].reshape(fields.shape), fields)  # the one im2col copy
+    _gather(cols[:, :k].reshape(fields.shape), fields, layer, xp)  # the one im2col copy
     cols[:, k] = 1
     wb = _stacked(w, layer.b)
     if wb is None:  # not laid out as in a Flat: stack a copy (small: the parameters)
