@@ -59,8 +59,10 @@ def _give(target: Array, value: Array, tiles: bool) -> None:
 # cotangent of the running maximum r_{j-1} = max(v_0..v_{j-1}) is g·[r_{j-1} ≥ v_j], and v_j
 # gets the rest, g·[r_{j-1} < v_j] = g − g·[r_{j-1} ≥ v_j].
 def _max_of(views: list[Array]) -> Array:
-    y = views[0].copy()
-    for view in views[1:]:
+    if len(views) == 1:
+        return views[0].copy()
+    y = np.maximum(views[0], views[1])
+    for view in views[2:]:
         np.maximum(y, view, out=y)
     return y
 
@@ -84,8 +86,10 @@ def _max_vjp_into(views: list[Array], g: Array, targets: list[Array], tiles: boo
 
 
 def _sum_of(views: list[Array]) -> Array:
-    y = views[0].copy()
-    for view in views[1:]:
+    if len(views) == 1:
+        return views[0].copy()
+    y = np.add(views[0], views[1])
+    for view in views[2:]:
         y += view
     return y
 
@@ -108,17 +112,29 @@ def _pool_forward(layer: Pool, x: Array, reduce: Reduce) -> tuple[Array, Array]:
     return reduce(_rows(across, kh, sh, ho)), across
 
 
+def _cotangent(shape: tuple[int, ...], dtype: np.dtype[np.floating], window: int,
+               stride: int, axis: int, covered: int) -> Array:
+    """Zeros of ``shape``, but only where no window writes when they tile along ``axis``
+    (stride = window: every covered element is written, so it needs no zero first)."""
+    if stride != window:
+        return np.zeros(shape, dtype)
+    out = np.empty(shape, dtype)
+    out[(slice(None),) * axis + (slice(covered, None),)] = 0
+    return out
+
+
 def _pool_vjp(layer: Pool, g: Array, x_shape: tuple[int, ...], across_shape: tuple[int, ...],
               x: Array | None, across: Array | None, reduce_vjp: ReduceVjp) -> Array:
     """The stages' VJPs in reverse; ``x`` and ``across`` (stage 1's output) for a reduction
     whose VJP reads its operands (max), ``None`` for one whose VJP does not (sum)."""
     (kh, kw), (sh, sw) = layer.window, layer.stride
     ho, wo = g.shape[1:3]
-    g_across = np.zeros(across_shape, g.dtype)
+    rows = across_shape[1]  # the rows some window covers
+    g_across = _cotangent(across_shape, g.dtype, kh, sh, 1, rows)
     operands = [] if across is None else _rows(across, kh, sh, ho)
     reduce_vjp(operands, g, _rows(g_across, kh, sh, ho), sh >= kh)
-    gx = np.zeros(x_shape, g.dtype)
-    rows = across_shape[1]
+    gx = _cotangent(x_shape, g.dtype, kw, sw, 2, wo * kw)
+    gx[:, rows:] = 0  # rows no window covers
     operands = [] if x is None else _columns(x[:, :rows], kw, sw, wo)
     reduce_vjp(operands, g_across, _columns(gx[:, :rows], kw, sw, wo), sw >= kw)
     return gx
