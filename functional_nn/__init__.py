@@ -2,7 +2,9 @@
 
 Parameters are immutable attrs pytrees; ``forward``, ``loss``, ``grad`` and ``update`` are pure
 functions; training is a fold of a pure step over a stream of batches. ``flatten(params)``
-stores a tree as one buffer, so every optimizer transform runs over one vector.
+stores a tree as one buffer, so every optimizer transform runs over one vector. Layers: Dense,
+activations, Conv2D, pooling, Flatten, Dropout, LayerNorm and BatchNorm (whose running
+statistics are model state, threaded through the fold: see :mod:`functional_nn.rules`).
 """
 
 from . import losses as losses
@@ -14,11 +16,20 @@ from ._array import readonly as readonly
 from .flat import Flat as Flat
 from .flat import flatten as flatten
 from .flat import unflatten as unflatten
+from .layers import AvgPool2D as AvgPool2D
+from .layers import BatchNorm as BatchNorm
+from .layers import BatchNormState as BatchNormState
+from .layers import Conv2D as Conv2D
 from .layers import Dense as Dense
+from .layers import Dropout as Dropout
+from .layers import Flatten as Flatten
+from .layers import LayerNorm as LayerNorm
+from .layers import MaxPool2D as MaxPool2D
 from .layers import ReLU as ReLU
 from .layers import Sequential as Sequential
 from .layers import Sigmoid as Sigmoid
 from .layers import Tanh as Tanh
+from .layers import convnet as convnet
 from .layers import mlp as mlp
 from .layers import param_count as param_count
 from .losses import Loss as Loss
@@ -33,8 +44,10 @@ from .model import forward as forward
 from .model import grad as grad
 from .model import loss as loss
 from .model import value_and_grad as value_and_grad
+from .model import value_and_grad_with_state as value_and_grad_with_state
 from .optim import apply_updates as apply_updates
 from .rules import Context as Context
+from .rules import init_state as init_state
 from .rules import register as register
 from .train import TrainingDiverged as TrainingDiverged
 from .train import TrainState as TrainState
@@ -58,10 +71,18 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Array",
+    "AvgPool2D",
+    "BatchNorm",
+    "BatchNormState",
     "Context",
+    "Conv2D",
     "Dense",
+    "Dropout",
     "Flat",
+    "Flatten",
+    "LayerNorm",
     "Loss",
+    "MaxPool2D",
     "ReLU",
     "Sequential",
     "Sigmoid",
@@ -75,12 +96,14 @@ __all__ = [
     "apply_updates",
     "array_leaves",
     "batches",
+    "convnet",
     "epochs",
     "fit",
     "fit_iter",
     "flatten",
     "forward",
     "grad",
+    "init_state",
     "log_softmax",
     "loss",
     "losses",
@@ -106,4 +129,5 @@ __all__ = [
     "tree_unflatten",
     "unflatten",
     "value_and_grad",
+    "value_and_grad_with_state",
 ]

@@ -1,4 +1,9 @@
-"""Evaluation metrics, computed in batches so memory stays bounded on any dataset size."""
+"""Evaluation metrics, computed in batches so memory stays bounded on any dataset size.
+
+Each takes a batch of any shape the network's first layer expects (features, or images
+``(n, height, width, channels)``) and, for a network with model state (BatchNorm), the state
+as ``state=``: metrics run at inference, with the running statistics.
+"""
 
 from __future__ import annotations
 
@@ -32,12 +37,13 @@ def _chunks(n: int, batch_size: int) -> Iterator[slice]:
     return (slice(i, i + batch_size) for i in range(0, n, batch_size))
 
 
-def predict(params: object, x: npt.ArrayLike, *, batch_size: int = 4096) -> Labels:
-    """The predicted class of each row of ``x``: the argmax of the logits."""
+def predict(params: object, x: npt.ArrayLike, *, batch_size: int = 4096,
+            state: object = None) -> Labels:
+    """The predicted class of each sample of ``x``: the argmax of the logits."""
     x = check_input(x)
     out = np.empty(len(x), dtype=np.int64)
     for part in _chunks(len(x), batch_size):
-        out[part] = forward(params, x[part]).argmax(axis=1)
+        out[part] = forward(params, x[part], state=state).argmax(axis=1)
     return out
 
 
@@ -53,10 +59,10 @@ def _class_labels(y: npt.ArrayLike) -> Labels:
 
 
 def accuracy(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
-             batch_size: int = 4096) -> float:
-    """The fraction of rows of ``x`` whose predicted class is the label in ``y``."""
+             batch_size: int = 4096, state: object = None) -> float:
+    """The fraction of samples of ``x`` whose predicted class is the label in ``y``."""
     labels = _class_labels(y)
-    predicted = predict(params, x, batch_size=batch_size)
+    predicted = predict(params, x, batch_size=batch_size, state=state)
     if len(labels) != len(predicted):
         raise ValueError(f"x has {len(predicted)} samples but y has {len(labels)}")
     return float(np.mean(predicted == labels)) if len(labels) else float("nan")
@@ -80,11 +86,11 @@ def confusion_matrix_from(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,
 
 
 def confusion_matrix(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
-                     classes: int | None = None,
-                     batch_size: int = 4096) -> npt.NDArray[np.int64]:
+                     classes: int | None = None, batch_size: int = 4096,
+                     state: object = None) -> npt.NDArray[np.int64]:
     """The confusion matrix of the network's predictions on ``x`` against labels ``y``."""
     labels = _class_labels(y)
-    predicted = predict(params, x, batch_size=batch_size)
+    predicted = predict(params, x, batch_size=batch_size, state=state)
     if classes is None:
         classes = int(max(labels.max(initial=0), predicted.max(initial=0))) + 1
     return confusion_matrix_from(labels, predicted, classes)
@@ -116,7 +122,7 @@ class Evaluation:
 
 
 def evaluate(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *, classes: int | None = None,
-             batch_size: int = 4096) -> Evaluation:
+             batch_size: int = 4096, state: object = None) -> Evaluation:
     """Mean loss, accuracy and confusion matrix in one batched pass over ``x``."""
     x = check_input(x)
     labels = _class_labels(y)
@@ -124,7 +130,7 @@ def evaluate(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *, classes: int
         raise ValueError(f"x has {len(x)} samples but y has {len(labels)}")
     total, predicted = 0.0, np.empty(len(x), dtype=np.int64)
     for part in _chunks(len(x), batch_size):
-        logits = forward(params, x[part])
+        logits = forward(params, x[part], state=state)
         total += softmax_cross_entropy(logits, labels[part])[0] * len(logits)
         predicted[part] = logits.argmax(axis=1)
     if classes is None:
@@ -135,7 +141,7 @@ def evaluate(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *, classes: int
 
 
 def _errors(params: object, x: npt.ArrayLike, y: npt.ArrayLike, batch_size: int,
-            power: int) -> float:
+            power: int, state: object) -> float:
     """``mean(|outputs − y|^power)`` over every element, in batches, accumulated in float64."""
     x = check_input(x)
     t = np.asarray(y)
@@ -145,7 +151,7 @@ def _errors(params: object, x: npt.ArrayLike, y: npt.ArrayLike, batch_size: int,
         raise ValueError(f"regression targets must be numeric, got dtype {t.dtype}")
     total, count = 0.0, 0
     for part in _chunks(len(x), batch_size):
-        out = forward(params, x[part])
+        out = forward(params, x[part], state=state)
         if out.shape != t[part].shape:
             raise ValueError(f"the network's outputs have shape {out.shape[1:]} per sample but "
                              f"the targets {t.shape[1:]}")
@@ -158,22 +164,22 @@ def _errors(params: object, x: npt.ArrayLike, y: npt.ArrayLike, batch_size: int,
 
 
 def mean_squared_error(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
-                       batch_size: int = 4096) -> float:
+                       batch_size: int = 4096, state: object = None) -> float:
     """The mean of ``(outputs − y)²`` over every element: the regression error of a network.
 
     >>> from functional_nn.layers import Dense
     >>> mean_squared_error(Dense(np.ones((1, 1)), np.zeros(1)), [[1.0], [2.0]], [[0.0], [2.0]])
     0.5
     """
-    return _errors(params, x, y, batch_size, 2)
+    return _errors(params, x, y, batch_size, 2, state)
 
 
 def mean_absolute_error(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
-                        batch_size: int = 4096) -> float:
+                        batch_size: int = 4096, state: object = None) -> float:
     """The mean of ``|outputs − y|`` over every element.
 
     >>> from functional_nn.layers import Dense
     >>> mean_absolute_error(Dense(np.ones((1, 1)), np.zeros(1)), [[1.0], [2.0]], [[0.0], [2.0]])
     0.5
     """
-    return _errors(params, x, y, batch_size, 1)
+    return _errors(params, x, y, batch_size, 1, state)

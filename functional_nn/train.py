@@ -4,6 +4,8 @@
 progress bar or a logger watches the lazy stream of states instead of registering callbacks.
 Several epochs are one concatenated stream of batches (:func:`epochs`), shuffled from
 ``(seed, epoch)`` alone, so training can resume at any step and continue bit-identically.
+A network with model state (BatchNorm's running statistics) carries it in the state too:
+``TrainState(params, opt.init(params), model_state=init_state(params))``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import toolz
 
 from ._memory import keep_freed_memory
 from .losses import Loss
-from .model import CROSS_ENTROPY
+from .model import CROSS_ENTROPY, value_and_grad_with_state
 from .model import value_and_grad as model_value_and_grad
 from .optim import Optimizer
 from .optim import update as optim_update
-from .rules import Context
+from .rules import Context, init_state
 
 __all__ = [
     "Batch",
@@ -42,7 +44,7 @@ P = TypeVar("P")
 S = TypeVar("S")
 
 Batch = tuple[npt.NDArray[np.generic], npt.NDArray[np.generic]]
-"""One batch: inputs of shape (batch, features) and labels."""
+"""One batch: inputs of shape (batch, ...) (features, or images) and labels."""
 
 ValueAndGrad = Callable[[P, npt.NDArray[np.generic], npt.NDArray[np.generic]], tuple[float, P]]
 
@@ -53,12 +55,15 @@ class TrainState(Generic[P, S]):
 
     ``loss`` is the loss of the batch that produced this state, measured before its update
     (NaN before the first step): the fold reports it without a second forward pass.
+    ``model_state`` is the network's model state (:func:`~functional_nn.rules.init_state`;
+    ``None`` for a network without BatchNorm), updated by every step.
     """
 
     params: P
     opt_state: S
     step: int = 0
     loss: float = math.nan
+    model_state: object = None
 
 
 class Step(Protocol[S]):
@@ -133,28 +138,28 @@ def epochs(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], *, batch_size
 
 
 StateValueAndGrad = Callable[[TrainState[P, S], npt.NDArray[np.generic],
-                              npt.NDArray[np.generic]], tuple[float, P]]
+                              npt.NDArray[np.generic]], tuple[float, P, object]]
+Gradients = tuple[TrainState[P, S], float, P, object]
 
 
 def _gradients(value_and_grad: StateValueAndGrad[P, S]) -> Callable[
-        [TrainState[P, S], Batch], tuple[TrainState[P, S], float, P]]:
-    """``(state, (x, y)) -> (state, loss, grads)``; stops on a non-finite loss."""
-    def gradients(state: TrainState[P, S], batch: Batch) -> tuple[TrainState[P, S], float, P]:
+        [TrainState[P, S], Batch], Gradients[P, S]]:
+    """``(state, (x, y)) -> (state, loss, grads, model state)``; stops on a non-finite loss."""
+    def gradients(state: TrainState[P, S], batch: Batch) -> Gradients[P, S]:
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            value, grads = value_and_grad(state, *batch)
+            value, grads, model_state = value_and_grad(state, *batch)
         if not math.isfinite(value):
             raise TrainingDiverged(state, state.step, value)
-        return state, value, grads
+        return state, value, grads, model_state
     return gradients
 
 
-def _apply(optimizer: Optimizer[S]) -> Callable[
-        [tuple[TrainState[P, S], float, P]], TrainState[P, S]]:
-    """``(state, loss, grads) -> next state``: one optimizer update."""
-    def apply(triple: tuple[TrainState[P, S], float, P]) -> TrainState[P, S]:
-        state, value, grads = triple
+def _apply(optimizer: Optimizer[S]) -> Callable[[Gradients[P, S]], TrainState[P, S]]:
+    """``(state, loss, grads, model state) -> next state``: one optimizer update."""
+    def apply(quad: Gradients[P, S]) -> TrainState[P, S]:
+        state, value, grads, model_state = quad
         params, opt_state = optim_update(optimizer, state.params, grads, state.opt_state)
-        return TrainState(params, opt_state, state.step + 1, value)
+        return TrainState(params, opt_state, state.step + 1, value, model_state)
     return apply
 
 
@@ -163,18 +168,31 @@ _TRAINING = Context(training=True, input_grad=False)
 
 def _model(loss: Loss, seed: int | None) -> StateValueAndGrad[P, S]:
     """The model's ``value_and_grad`` with ``loss``, in training mode, with the key
-    ``(seed, step)`` when a seed is given (so a resumed run draws the same)."""
+    ``(seed, step)`` when a seed is given (so a resumed run draws the same), threading the
+    model state when the state has one."""
     def value_and_grad(state: TrainState[P, S], x: npt.NDArray[np.generic],
-                       y: npt.NDArray[np.generic]) -> tuple[float, P]:
+                       y: npt.NDArray[np.generic]) -> tuple[float, P, object]:
         ctx = _TRAINING if seed is None else Context(True, (seed, state.step), False)
-        return model_value_and_grad(state.params, x, y, loss=loss, ctx=ctx)
+        if state.model_state is not None:
+            return value_and_grad_with_state(state.params, x, y, state=state.model_state,
+                                             loss=loss, ctx=ctx)
+        if state.step == 0 and init_state(state.params) is not None:  # once, not every step
+            raise ValueError("this network has model state (BatchNorm's running statistics) "
+                             "but the TrainState has none: make it with "
+                             "TrainState(..., model_state=init_state(params))")
+        value, grads = model_value_and_grad(state.params, x, y, loss=loss, ctx=ctx)
+        return value, grads, None
     return value_and_grad
 
 
 def _of_params(value_and_grad: ValueAndGrad[P]) -> StateValueAndGrad[P, S]:
     def of_state(state: TrainState[P, S], x: npt.NDArray[np.generic],
-                 y: npt.NDArray[np.generic]) -> tuple[float, P]:
-        return value_and_grad(state.params, x, y)
+                 y: npt.NDArray[np.generic]) -> tuple[float, P, object]:
+        if state.model_state is not None:
+            raise ValueError("train_step(value_and_grad=...) does not thread model state; "
+                             "this TrainState has some")
+        value, grads = value_and_grad(state.params, x, y)
+        return value, grads, None
     return of_state
 
 
@@ -191,10 +209,13 @@ def train_step(optimizer: Optimizer[S], *, loss: Loss | None = None,
 
     Same as ``toolz.compose(apply_update, value_and_grad_of_batch)``: the model's
     :func:`~functional_nn.value_and_grad` with ``loss`` (softmax cross-entropy by default), in
-    training mode, with the random key ``(seed, state.step)`` for layers that draw (none
-    without a ``seed``). ``value_and_grad`` replaces the model's (a sharded one, say) and then
-    ``loss`` and ``seed`` are its business. Train on a :class:`~functional_nn.flat.Flat` of
-    the parameters for speed: every transform then runs over one buffer.
+    training mode, with the random key ``(seed, state.step)`` for layers that draw (Dropout:
+    none may be used without a ``seed``), and with the state's ``model_state`` threaded
+    through :func:`~functional_nn.model.value_and_grad_with_state` when it has one.
+    ``value_and_grad`` replaces the model's (a sharded one, say) and then ``loss`` and
+    ``seed`` are its business (it threads no model state). Train on a
+    :class:`~functional_nn.flat.Flat` of the parameters for speed: every transform then runs
+    over one buffer.
     """
     keep_freed_memory()
     if value_and_grad is not None:

@@ -203,7 +203,8 @@ def test_the_command_starts_outside_the_package() -> None:
 def test_an_interrupt_while_starting_up_is_one_line(tmp_path: Path) -> None:
     launcher = Path(sys.executable).parent / "functional-nn"
     env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}
-    for delay in (0.05, 0.15, 0.3):
+    tested = 0
+    for delay in (0.05, 0.15, 0.3, 0.6, 1.0):
         process = subprocess.Popen([str(launcher), "train", "--out", "m.npz"], cwd=tmp_path,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True)
@@ -212,10 +213,15 @@ def test_an_interrupt_while_starting_up_is_one_line(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
+        if "init_import_site" in stderr:
+            continue  # the interpreter itself was still starting (a loaded machine): no code
+            # of ours had run yet, so there was nothing to handle; try a later moment
+        tested += 1
         assert process.returncode == 130, stderr
         assert "Traceback" not in stderr
         (line,) = stderr.strip().splitlines()
         assert line.startswith("functional-nn: interrupted"), line
+    assert tested >= 2
 
 
 # --- 9: train --resume ----------------------------------------------------------------------

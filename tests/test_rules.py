@@ -16,42 +16,14 @@ from hypothesis import strategies as st
 
 import functional_nn as fnn
 from functional_nn.rules import Context, out_like, rule_for, sum_to
-from functional_nn.tree import tree_flatten, tree_paths
+from functional_nn.testing import check_layer
 
 TRAINING = Context(training=True)
 
 
-def _s(layer: object, x: np.ndarray, v: np.ndarray) -> float:
-    return float((rule_for(layer).forward(layer, x, TRAINING)[0] * v).sum())
-
-
 def check_rule(layer: object, x: np.ndarray, seed: int, eps: float = 1e-6) -> None:
     """Assert that ``layer``'s VJP rule agrees with central differences, input included."""
-    y, residual = rule_for(layer).forward(layer, x, TRAINING)
-    v = np.random.default_rng(seed).standard_normal(y.shape)
-    out = out_like(layer)
-    gx = rule_for(layer).vjp(layer, residual, v.copy(), out, TRAINING)
-    assert gx is not None
-    numeric_x = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        up, down = x.copy(), x.copy()
-        up[i] += eps
-        down[i] -= eps
-        numeric_x[i] = (_s(layer, up, v) - _s(layer, down, v)) / (2 * eps)
-    np.testing.assert_allclose(gx, numeric_x, rtol=1e-5, atol=1e-7, err_msg="input")
-    leaves, treedef = tree_flatten(layer)
-    for k, (path, grad) in enumerate(zip(tree_paths(layer), tree_flatten(out)[0], strict=True)):
-        leaf = np.asarray(leaves[k])
-        numeric = np.zeros_like(leaf)
-        for i in np.ndindex(leaf.shape):
-            moved = []
-            for delta in (eps, -eps):
-                changed = leaf.copy()
-                changed[i] += delta
-                moved.append(treedef.unflatten([*leaves[:k], changed, *leaves[k + 1:]]))
-            numeric[i] = (_s(moved[0], x, v) - _s(moved[1], x, v)) / (2 * eps)
-        np.testing.assert_allclose(np.asarray(grad), numeric, rtol=1e-5, atol=1e-7,
-                                   err_msg=path)
+    check_layer(layer, x, ctx=TRAINING, seed=seed, eps=eps)
 
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 5), st.integers(1, 4))

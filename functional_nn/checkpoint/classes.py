@@ -23,7 +23,7 @@ import sys
 
 import attrs
 
-from ..tree import ATTRS, NAMEDTUPLE, field_layout, static_field
+from ..tree import ATTRS, NAMEDTUPLE, NONE, TreeDef, field_layout, static_field
 from .errors import RecordError
 
 __all__ = ["StandIn", "class_name", "resolve", "stand_in"]
@@ -114,6 +114,22 @@ def _lookup(name: str) -> type:
     return found
 
 
+def _defaults_to_none(cls: type, name: str) -> bool:
+    return bool(attrs.fields_dict(cls)[name].default is None)
+
+
+def optional_tail(cls: type, children: tuple[TreeDef[object], ...]) -> int:
+    """How many trailing fields of an attrs node hold ``None`` and default to ``None``: a
+    record leaves them out, so a class that gains such a field (``TrainState.model_state``)
+    writes the records it wrote before, and its old checkpoints keep loading."""
+    names = (field_layout(cls) or ((), ()))[0]
+    n = 0
+    while n < len(children) and children[-1 - n].kind == NONE and _defaults_to_none(
+            cls, names[-1 - n]):
+        n += 1
+    return n
+
+
 def resolve(standin: type, kind: int) -> type:
     """The class a stand-in stands for, checked to have the fields the record says."""
     name = class_name(standin)
@@ -130,7 +146,9 @@ def resolve(standin: type, kind: int) -> type:
     if not attrs.has(cls):
         raise RecordError(f"class {name} is not an attrs class")
     now = _fields(cls, kind)
-    if now != (fields, static):
+    added = now[0][len(fields):]  # fields a class gained since, left out while they hold None
+    if (now[0][:len(fields)], now[1]) != (fields, static) or not all(
+            _defaults_to_none(cls, name) for name in added):
         raise RecordError(f"class {name} now has fields {list(now[0])} and static fields "
                           f"{list(now[1])}, but the checkpoint has {list(fields)} and "
                           f"{list(static)}")

@@ -17,6 +17,7 @@ rebuilding the tree. Errors are :class:`~.errors.RecordError`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import attrs
 import numpy as np
@@ -38,7 +39,7 @@ from ..tree import (
     leaf_paths,
     tree_flatten,
 )
-from .classes import class_name, resolve, stand_in
+from .classes import class_name, optional_tail, resolve, stand_in
 from .errors import RecordError
 from .leaves import ROOT, LeafInfo, leaf_from_json, leaf_info, leaf_label, short_label
 from .values import Exact, encode_value, json_field
@@ -49,6 +50,7 @@ _KINDS = {NONE: "none", TUPLE: "tuple", LIST: "list", DICT: "dict", NAMEDTUPLE: 
           ATTRS: "attrs"}
 _BY_NAME = {name: kind for kind, name in _KINDS.items()}
 _LEAF_DEF: TreeDef[object] = TreeDef(LEAF, None, (), (), 1)
+_NONE_DEF: TreeDef[object] = TreeDef(NONE, None, (), (), 0)
 
 
 @attrs.frozen
@@ -73,6 +75,10 @@ def _node_json(treedef: TreeDef[object], path: str,
         return next(leaves).to_json()
     kind = _KINDS[treedef.kind]
     suffixes = child_paths(treedef)
+    children = treedef.children
+    if treedef.kind == ATTRS:
+        kept = len(children) - optional_tail(cast("type", treedef.node_type), children)
+        suffixes, children = suffixes[:kept], children[:kept]
     paths = [(path + suffix).removeprefix(".") for suffix in suffixes]
     out: dict[str, object] = {"kind": kind}
     if treedef.kind == DICT:
@@ -89,7 +95,7 @@ def _node_json(treedef: TreeDef[object], path: str,
                              for n, v in zip(static, treedef.aux, strict=True)]
     if treedef.kind != NONE:
         out["children"] = [_node_json(c, p, leaves)
-                           for c, p in zip(treedef.children, paths, strict=True)]
+                           for c, p in zip(children, paths[:len(children)], strict=True)]
     return out
 
 
@@ -174,6 +180,8 @@ def to_treedef(record: Record) -> TreeDef[object]:
                 raise RecordError("malformed structure record: dict keys must be distinct "
                                   "scalars")
         cls = None if node.node_type is None else resolve(node.node_type, node.kind)
+        if node.kind == ATTRS and cls is not None:  # trailing None fields the record left out
+            kids += (_NONE_DEF,) * (len((field_layout(cls) or ((), ()))[0]) - len(kids))
         return TreeDef(node.kind, cls, aux, kids, node.num_leaves)
 
     return real(record.treedef)

@@ -1,6 +1,7 @@
 """Datasets: IDX files, a registry of MNIST-style datasets, verified downloads, loaders."""
 
 from .datasets import Dataset as Dataset
+from .datasets import channels_last as channels_last
 from .datasets import dataset_dir as dataset_dir
 from .datasets import default_data_dir as default_data_dir
 from .datasets import flatten_images as flatten_images
@@ -30,6 +31,7 @@ __all__ = [
     "DatasetSpec",
     "DownloadError",
     "ProgressFn",
+    "channels_last",
     "dataset_dir",
     "default_data_dir",
     "flatten_images",

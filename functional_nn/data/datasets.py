@@ -20,6 +20,7 @@ from .registry import ChecksumError, DataFile, DatasetSpec, get_dataset
 __all__ = [
     "ENV_VAR",
     "Dataset",
+    "channels_last",
     "dataset_dir",
     "default_data_dir",
     "flatten_images",
@@ -293,6 +294,25 @@ def flatten_images(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     flat = images.reshape(n, int(np.prod(images.shape[1:])))  # explicit: works for N == 0
     # One pass straight to float32 (no float64 temporary); division is exact at 0 and 255.
     out = np.divide(flat, np.float32(255), dtype=np.float32)
+    out.flags.writeable = False
+    return out
+
+
+def channels_last(images: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """uint8 images ``(N, rows, cols)`` (MNIST's) or ``(N, rows, cols, channels)`` as
+    read-only float32 ``(N, rows, cols, channels)`` in [0, 1]: what ``Conv2D`` takes.
+
+    >>> x = channels_last(np.array([[[0, 255], [51, 102]]], dtype=np.uint8))
+    >>> x.shape, x.dtype, x[0, :, :, 0].tolist()
+    ((1, 2, 2, 1), dtype('float32'), [[0.0, 1.0], [0.20000000298023224, 0.4000000059604645]])
+    """
+    images = np.asarray(images)
+    if images.ndim not in (3, 4) or images.dtype != np.uint8:
+        raise DatasetError(f"channels_last needs uint8 images (N, rows, cols) or (N, rows, "
+                           f"cols, channels), got {images.dtype} {images.shape}")
+    shaped = images if images.ndim == 4 else images[..., None]  # a view: one channel
+    # One pass straight to float32 (no float64 temporary), as flatten_images.
+    out = np.divide(shaped, np.float32(255), dtype=np.float32)
     out.flags.writeable = False
     return out
 
