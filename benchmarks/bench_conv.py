@@ -183,7 +183,6 @@ def machine() -> dict[str, Any]:
         pass
     if importlib.util.find_spec("torch") is not None:
         info["torch"] = importlib.metadata.version("torch")
-    info["load_average_at_start"] = os.getloadavg()
     return info
 
 
@@ -208,6 +207,7 @@ def main() -> None:
     if "torch" in contenders and importlib.util.find_spec("torch") is None:
         print("torch is not importable: skipping the PyTorch contender", file=sys.stderr)
         contenders.remove("torch")
+    load_at_start = os.getloadavg()  # other work on the machine skews every contender
     data = load_dataset("mnist", download=False)
     x, tx = channels_last(data.train_x), channels_last(data.test_x)
     steps = -(-len(x) // BATCH)
@@ -224,6 +224,7 @@ def main() -> None:
                       file=sys.stderr)
     summary: dict[str, Any] = {"machine": machine(), "steps": steps, "samples": samples,
                                "dropout": not args.no_dropout, "threads": args.threads or None,
+                               "load_average_at_start": load_at_start,
                                "load_average_at_end": os.getloadavg(), "contenders": {}}
     for c, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
@@ -242,7 +243,9 @@ def main() -> None:
     if "functional_nn" in table and "torch" in table:
         ratio = table["functional_nn"]["samples_per_second"] / table["torch"]["samples_per_second"]
         summary["fnn_over_torch"] = ratio
-        print(f"\nfunctional_nn / PyTorch: {ratio:.2f}x samples/s ({steps} steps of {BATCH})")
+        print(f"\nfunctional_nn / PyTorch: {ratio:.2f}x samples/s ({steps} steps of {BATCH}); "
+              f"load average {load_at_start[0]:.2f} at the start, "
+              f"{summary['load_average_at_end'][0]:.2f} at the end")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
 

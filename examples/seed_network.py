@@ -2,7 +2,7 @@
 
 Each piece of the origin's math is pointed out where it happens:
 
-- weighted sum plus bias, ``z = x·W + b``: ``functional_nn/rules.py``, ``_dense_forward``;
+- weighted sum plus bias, ``z = x·W + b``: ``functional_nn/rules/dense.py``, ``_dense_forward``;
 - ReLU, ``a = max(z, 0)``: ``_relu_forward`` beside it, with its VJP ``g·[z > 0]``;
 - softmax and categorical cross-entropy, ``L = -mean log softmax(z)[y]``:
   ``functional_nn/losses.py``, ``softmax_cross_entropy`` (gradient ``(p - onehot(y)) / n``);
