@@ -202,7 +202,8 @@ def test_divergence_is_one_line_with_the_step_and_a_hint(old: Path) -> None:
 
 
 @needs_data
-def test_ctrl_c_stops_cleanly_and_leaves_the_old_checkpoint(old: Path) -> None:
+@pytest.mark.parametrize("after", ["training a ", "epoch 1/50"])
+def test_ctrl_c_stops_cleanly_and_keeps_the_last_epoch(old: Path, after: str) -> None:
     before = old.read_bytes()
     env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}
     process = subprocess.Popen(
@@ -212,7 +213,7 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_old_checkpoint(old: Path) -> None:
     try:
         assert process.stderr is not None
         seen: list[str] = []
-        while not (line := process.stderr.readline()).startswith("epoch 1/50"):
+        while not (line := process.stderr.readline()).startswith(after):
             assert line, f"train ended early: {seen}"
             seen.append(line)
         process.send_signal(signal.SIGINT)  # as Ctrl-C does
@@ -220,12 +221,18 @@ def test_ctrl_c_stops_cleanly_and_leaves_the_old_checkpoint(old: Path) -> None:
     finally:
         process.kill()
     assert process.returncode == 130, stderr
-    assert stderr.strip().startswith("functional-nn: interrupted at step ")
-    assert stderr.strip().endswith("; old.npz left untouched")
+    last = stderr.strip().splitlines()[-1]  # after the run's own lines, if any came first
+    assert last.startswith("functional-nn: interrupted at step ")
     assert "Traceback" not in stderr
     assert stdout == ""
-    assert old.read_bytes() == before
     assert sorted(p.name for p in old.parent.iterdir()) == ["old.npz"]  # no temporary left
+    if after == "training a ":  # before the first epoch ended: the old checkpoint is as it was
+        assert last.endswith("; old.npz left untouched")
+        assert old.read_bytes() == before
+    else:  # the epoch whose line was printed is saved, and --resume continues it
+        assert last.endswith("; old.npz holds epoch 1 (step 1,875): continue it with "
+                             "'functional-nn train --resume old.npz'")
+        assert checkpoint.load_metadata(old)["steps"] == 1875
 
 
 @needs_data

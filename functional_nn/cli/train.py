@@ -217,6 +217,7 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
         raise CliError(f"dataset {config.dataset!r} has no training images")
     sizes = [x.shape[1], *recipe.hidden, classes]
     _check_memory(config, sizes, len(x), len(test_x))
+    stamp = fingerprint(data)
     params = None if resumed else build_params(recipe, x.shape[1], classes)
     count = param_count(resumed.state.params if resumed else params)
     output.say(f"training a {'-'.join(map(str, sizes))} {recipe.activation} network "
@@ -232,7 +233,6 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
     trace: list[float] = list(resumed.trace) if resumed else []
     started, before = time.perf_counter(), resumed.seconds if resumed else 0.0
     state = resumed.state if resumed else None
-    stamp = fingerprint(data)
     try:
         for epoch in epoch_stream(recipe, x, y, test_x, test_y, classes=classes, params=params,
                                   max_steps=config.max_steps, watch=progress, state=state):
@@ -323,6 +323,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
                        on_epoch=save)
     except Interrupted as error:
         raise Interrupted(f"{error}; {left()}") from None
+    except KeyboardInterrupt:  # before the first step
+        raise Interrupted(f"interrupted at step {resumed.state.step if resumed else 0}; "
+                          f"{left()}") from None
     except TrainingDiverged as error:
         raise CliError(f"training diverged at step {error.step}: the loss became {error.loss}; "
                        f"try a lower --lr (now {config.recipe.learning_rate:g}) or --clip 1; "
