@@ -142,3 +142,13 @@ def test_check_optimizer_catches_mutation_and_a_state_that_changes_shape() -> No
         check_optimizer(optim.adamw(0.1, weight_decay=0.5), params)
     check_optimizer(optim.adamw(0.1, weight_decay=0.5), params,
                     zero_gradient_is_a_fixed_point=False)
+
+
+@settings(max_examples=8)
+@given(fst.convnets(dtypes=(np.float64,)), st.data())
+def test_random_convnets_take_their_images_and_their_conv_rule_checks(
+        net: fnn.Sequential, data: st.DataObject) -> None:
+    x, y = data.draw(fst.images_for(net))
+    logits = fnn.forward(net, x, state=fnn.init_state(net))
+    assert logits.shape[0] == len(x) == len(y)
+    check_layer(net.layers[0], x)  # the first Conv2D: its w, b and input

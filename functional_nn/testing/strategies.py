@@ -22,11 +22,24 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..flat import Flat
-from ..layers import ACTIVATIONS, Dense, Sequential, mlp
+from ..layers import (
+    ACTIVATIONS,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    Sequential,
+    convnet,
+    mlp,
+)
 from ..maps import tree_map
+from ..model import forward
+from ..rules import init_state
 from ..tree import static_field
 
-__all__ = ["Node", "arrays", "batches_for", "data", "layers", "mlps", "pytrees"]
+__all__ = ["Node", "arrays", "batches_for", "convnets", "data", "images_for", "layers", "mlps",
+           "pytrees"]
 
 def data() -> st.SearchStrategy[st.DataObject]:
     """Hypothesis's ``data()``: draw inside a test, e.g. ``data.draw(batches_for(net))``."""
@@ -82,6 +95,44 @@ def mlps(draw: st.DrawFn, *, max_layers: int = 3, max_width: int = 6,
     return tree_map(lambda a: a + rng.uniform(0.05, 0.2, a.shape).astype(a.dtype), net)
 
 
+@st.composite
+def convnets(draw: st.DrawFn, *, max_side: int = 9, max_channels: int = 2,
+             dtypes: tuple[Floating, ...] = (np.float64, np.float32)) -> Sequential:
+    """A random small convnet (:func:`~functional_nn.layers.convnet`) for channels-last images
+    of a random shape: one or two conv blocks, a random kernel, padding and pooling, with or
+    without BatchNorm (whose model state ``init_state(net)`` gives), no Dropout."""
+    side = draw(st.integers(4, max_side))
+    channels = draw(st.integers(1, max_channels))
+    blocks = draw(st.integers(1, 2 if side >= 8 else 1))
+    filters = draw(st.lists(st.integers(1, 3), min_size=blocks, max_size=blocks))
+    return convnet((side, side, channels), draw(st.integers(2, 4)), seed=draw(
+        st.integers(0, 2**31)), filters=filters, kernel=draw(st.sampled_from([1, 3])),
+        pool=draw(st.sampled_from([1, 2])), padding=draw(st.sampled_from(["valid", "same"])),
+        batch_norm=draw(st.booleans()), dropout=0.0, dtype=draw(st.sampled_from(dtypes)))
+
+
+@st.composite
+def images_for(draw: st.DrawFn, params: object, *,
+               max_batch: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Channels-last images and class labels that fit a convnet whose first layer is a Conv2D
+    made by :func:`convnets` (square images: the shape is read off its Flatten'd Dense)."""
+    tree = params.tree if isinstance(params, Flat) else params
+    layers = tree.layers if isinstance(tree, Sequential) else (tree,)
+    first = layers[0]
+    if not isinstance(first, Conv2D):
+        raise TypeError(f"images_for needs a network starting with a Conv2D, got {type(first)}")
+    classes = next(layer for layer in reversed(layers) if isinstance(layer, Dense)).w.shape[1]
+    rng = np.random.default_rng(draw(st.integers(0, 2**31)))
+    for side in range(1, 64):  # the image side the network was built for: its forward fits
+        x = rng.random((draw(st.integers(1, max_batch)), side, side, first.w.shape[2]))
+        try:
+            forward(tree, x.astype(first.w.dtype), state=init_state(tree))
+        except ValueError:
+            continue
+        return x.astype(first.w.dtype), rng.integers(0, classes, len(x))
+    raise ValueError("images_for: found no image size this network takes")
+
+
 def _dense_ends(params: object) -> tuple[int, int, np.dtype[Any]]:
     tree = params.tree if isinstance(params, Flat) else params
     layers = tree.layers if isinstance(tree, Sequential) else (tree,)
@@ -114,8 +165,20 @@ def layers(draw: st.DrawFn, *, max_width: int = 5,
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     x = rng.standard_normal((draw(st.integers(1, max_batch)), n_in))
     x[np.abs(x) < 1e-3] = 0.5  # away from ReLU's kink
-    kind = draw(st.sampled_from(["dense", *ACTIVATIONS]))
+    kind = draw(st.sampled_from(["dense", "conv", "maxpool", "avgpool", "flatten", *ACTIVATIONS]))
     if kind == "dense":
         return Dense(rng.standard_normal((n_in, n_out)), rng.standard_normal(n_out)), x
+    if kind in ("conv", "maxpool", "avgpool", "flatten"):  # channels-last images
+        images = rng.standard_normal((x.shape[0], draw(st.integers(3, 6)),
+                                      draw(st.integers(3, 6)), n_in))
+        if kind == "conv":
+            k = draw(st.integers(1, 3))
+            return Conv2D(rng.standard_normal((k, k, n_in, n_out)), rng.standard_normal(n_out),
+                          stride=draw(st.integers(1, 2)),
+                          padding=draw(st.sampled_from([0, 1]))), images
+        if kind == "flatten":
+            return Flatten(), images
+        pool = MaxPool2D if kind == "maxpool" else AvgPool2D
+        return pool(draw(st.integers(1, 3))), images
     layer: object = ACTIVATIONS[kind]()
     return layer, x
