@@ -149,6 +149,10 @@ def _gradients(value_and_grad: StateValueAndGrad[P, S]) -> Callable[
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             value, grads, model_state = value_and_grad(state, *batch)
         if not math.isfinite(value):
+            x = np.asarray(batch[0])
+            if x.dtype.kind == "f" and not np.isfinite(x).all():  # bad data, not divergence
+                raise ValueError(f"the batch of step {state.step} holds NaN or infinity in its "
+                                 "inputs: clean the data (a lower learning rate won't help)")
             raise TrainingDiverged(state, state.step, value)
         return state, value, grads, model_state
     return gradients

@@ -161,3 +161,14 @@ def test_origin_network_learns_real_mnist() -> None:
     assert state.step == 1875
     acc = fnn.accuracy(state.params, flatten_images(data.test_x), data.test_y)
     assert acc > 0.90
+
+
+def test_nan_in_the_inputs_is_named_as_data_not_divergence() -> None:
+    opt = optim.sgd(0.1)
+    params = fnn.flatten(fnn.mlp([3, 2], seed=0))
+    x = np.ones((4, 3), np.float32)
+    x[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity in its inputs") as info:
+        fnn.fit(fnn.train_step(opt), fnn.TrainState(params, opt.init(params)),
+                [(x, np.array([0, 1, 0, 1]))])
+    assert not isinstance(info.value, fnn.TrainingDiverged)
