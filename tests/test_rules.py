@@ -21,7 +21,7 @@ from functional_nn.testing import check_layer
 TRAINING = Context(training=True)
 
 
-def check_rule(layer: object, x: np.ndarray, seed: int, eps: float = 1e-6) -> None:
+def check_rule(layer: object, x: np.ndarray, seed: int, eps: float = 1e-5) -> None:
     """Assert that ``layer``'s VJP rule agrees with central differences, input included."""
     check_layer(layer, x, ctx=TRAINING, seed=seed, eps=eps)
 

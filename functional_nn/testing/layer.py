@@ -29,8 +29,8 @@ def _float64(leaf: object) -> object:
 
 
 def check_layer(layer: object, x: npt.ArrayLike, *, key: tuple[int, ...] | None = None,
-                training: bool = True, ctx: Context | None = None, eps: float = 1e-6,
-                floor: float = 1e-4, tol: float = 1e-5, max_per_leaf: int | None = 64,
+                training: bool = True, ctx: Context | None = None, eps: float = 1e-5,
+                floor: float = 1e-3, tol: float = 1e-5, max_per_leaf: int | None = 64,
                 seed: int = 0) -> GradCheck:
     """Check ``layer``'s registered VJP rule for every parameter leaf and for the input.
 
@@ -40,7 +40,9 @@ def check_layer(layer: object, x: npt.ArrayLike, *, key: tuple[int, ...] | None 
     ``max_per_leaf`` entries of each leaf and of ``x`` are checked (``None``: all). Returns
     the worst disagreement; raises :class:`LayerGradientMismatch` naming ``input`` or the
     parameter's path and entry (such as ``w[2, 0]``), with the analytic and numeric values,
-    when it exceeds ``tol``.
+    when it exceeds ``tol``. The error is ``|analytic - numeric| / max(|analytic|, |numeric|,
+    floor)``: the scalar differenced sums every output, so its float64 round-off over ``eps``
+    (about ``1e-16 · Σ|y·v| / eps``) sets how small an entry can be held to ``tol`` relatively.
 
     >>> from functional_nn.layers import Dense
     >>> check_layer(Dense(np.ones((3, 2)), np.zeros(2)), np.ones((4, 3))).error < 1e-6
