@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from peak_memory import reset_peak, status_kib
 
 import functional_nn as fnn
 from functional_nn import optim
@@ -129,13 +130,6 @@ def predict_torch(model: Any, x: F32) -> npt.NDArray[np.intp]:
 CONTENDERS = {"functional_nn": (run_fnn, predict_fnn), "torch": (run_torch, predict_torch)}
 
 
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
 def child(args: argparse.Namespace) -> None:
     """Warm up, then time one run and measure its peak memory; print the result as JSON."""
     data = np.load(args.child_data)
@@ -145,14 +139,14 @@ def child(args: argparse.Namespace) -> None:
         import torch
         threads = torch.get_num_threads()
     run, predict = CONTENDERS[args.child_contender]
-    try:  # the baseline: data loaded, libraries imported, nothing trained yet
-        Path("/proc/self/clear_refs").write_text("5")
-        before, method = _status_kib("VmRSS"), "VmHWM-VmRSS"
-    except OSError:
+    # the baseline: data loaded, libraries imported, nothing trained yet
+    if reset_peak():
+        before, method = status_kib("VmRSS"), "VmHWM-VmRSS"
+    else:
         before, method = 0, "unavailable"
     run(x, y, 10, args.child_dropout)  # warm-up: thread pools, first allocations
     seconds, model = run(x, y, args.child_steps, args.child_dropout)
-    peak = (_status_kib("VmHWM") - before) / 1024 if method != "unavailable" else float("nan")
+    peak = (status_kib("VmHWM") - before) / 1024 if method != "unavailable" else float("nan")
     accuracy = float((predict(model, tx) == ty).mean())
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak, "memory_method": method,
                       "test_accuracy": accuracy, "torch_threads": threads}))

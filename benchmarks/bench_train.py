@@ -44,6 +44,7 @@ from typing import Any
 import attrs
 import numpy as np
 import numpy.typing as npt
+from peak_memory import reset_peak, status_kib
 
 import functional_nn as fnn
 from functional_nn import optim
@@ -347,21 +348,6 @@ def _single(m: int, k: int, n: int) -> float:
 # --- one contender's epoch in a fresh process -------------------------------------------------
 
 
-def _peak_reset() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
-
-
 def child(args: argparse.Namespace) -> None:
     """Warm up, then time one run and measure its peak memory; print the result as JSON."""
     import resource
@@ -376,10 +362,10 @@ def child(args: argparse.Namespace) -> None:
     run, predict = CONTENDERS[args.child_contender]
     run(sizes, batch, x, y, 20)  # warm-up: lazy imports, thread pools, first-use allocations
     before_ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    reset = _peak_reset()
-    before = _status_kib("VmRSS") if reset else before_ru
+    reset = reset_peak()
+    before = status_kib("VmRSS") if reset else before_ru
     seconds, model = run(sizes, batch, x, y, args.child_steps)
-    after = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     accuracy = float((predict(model, tx) == ty).mean())
     print(json.dumps({"seconds": seconds, "peak_rss_mib": max(after - before, 0) / 1024,
                       "memory_method": "VmHWM-VmRSS" if reset else "ru_maxrss delta",
