@@ -5,7 +5,9 @@ Two directives, each an HTML comment alone on a line of a page's Markdown:
 - ``<!-- code: functional_nn/losses.py CrossEntropy.value_and_grad softmax -->``: each named
   definition (a dotted path through classes and functions, nested ones too), with the comment
   lines just above it, as a Python code block titled with its file and name;
-- ``<!-- readme: Performance -->``: the body of the README's ``## Performance`` section.
+- ``<!-- readme: Performance -->``: the body of the README's ``## Performance`` section;
+  ``<!-- readme: Convolutional networks from `benchmarks/bench_conv.py` -->``: its part from
+  the paragraph holding that text on.
 
 A name or section that is not there fails the build, naming the page, the file and the name.
 """
@@ -54,14 +56,21 @@ def definition(root: Path, path: str, name: str) -> str:
     return textwrap.dedent("\n".join(lines[first:end]))
 
 
-def readme_section(root: Path, heading: str) -> str:
-    """The body of the README's ``## heading`` section, up to the next ``##`` heading."""
+def readme_section(root: Path, heading: str, start: str | None = None) -> str:
+    """The body of the README's ``## heading`` section, up to the next ``##`` heading; with
+    ``start``, from the beginning of the paragraph that holds it."""
     text = (root / "README.md").read_text(encoding="utf-8")
     match = re.search(rf"^## {re.escape(heading)}[ \t]*\n(?P<body>.*?)(?=^## |\Z)", text,
                       re.MULTILINE | re.DOTALL)
     if match is None:
         raise QuoteError(f"README.md: no section '## {heading}'")
-    return match["body"].strip("\n")
+    body = match["body"].strip("\n")
+    if start is None:
+        return body
+    at = body.find(start)
+    if at < 0:
+        raise QuoteError(f"README.md: section '## {heading}' has no {start!r}")
+    return body[body.rfind("\n\n", 0, at) + 2:]
 
 
 def _code_blocks(root: Path, args: str) -> str:
@@ -82,7 +91,8 @@ def expand(markdown: str, root: Path) -> str:
     def replace(match: re.Match[str]) -> str:
         if match["kind"] == "code":
             return _code_blocks(root, match["args"])
-        return readme_section(root, match["args"].strip())
+        heading, _, start = match["args"].partition(" from ")
+        return readme_section(root, heading.strip(), start.strip() or None)
     return _DIRECTIVE.sub(replace, markdown)
 
 
