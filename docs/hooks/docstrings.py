@@ -95,9 +95,21 @@ def _resolver(obj: griffe.Object) -> Resolver:
 
 
 class ReSTDocstrings(griffe.Extension):
-    """Rewrites every loaded docstring with :func:`to_markdown`."""
+    """Rewrites every loaded docstring with :func:`to_markdown`, once each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._done: set[str] = set()
+
+    def _rewrite(self, obj: griffe.Object) -> None:
+        if obj.docstring is not None and obj.path not in self._done:
+            self._done.add(obj.path)
+            obj.docstring.value = to_markdown(obj.docstring.value, _resolver(obj))
 
     def on_object(self, *, obj: griffe.Object, loader: griffe.GriffeLoader,
                   **kwargs: Any) -> None:
-        if obj.docstring is not None:
-            obj.docstring.value = to_markdown(obj.docstring.value, _resolver(obj))
+        self._rewrite(obj)
+
+    def on_package(self, *, pkg: griffe.Module, loader: griffe.GriffeLoader,
+                   **kwargs: Any) -> None:
+        self._rewrite(pkg)  # the top-level package is not among on_object's objects
