@@ -43,9 +43,10 @@ UNCHECKED_PAGES = {"guides/export.md": "functional_nn.export is merged from its 
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The site, built once with ``mkdocs build --strict`` (any warning fails the build)."""
     out = tmp_path_factory.mktemp("site")
+    # not --quiet: it drops warnings before --strict counts them, and the build then passes
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-f",
-         str(ROOT / "mkdocs.yml"), "-d", str(out)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
+         "-d", str(out)],
         capture_output=True, text=True, timeout=300, check=False, cwd=ROOT,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert done.returncode == 0, done.stderr
