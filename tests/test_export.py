@@ -45,8 +45,8 @@ def session(model: Any) -> Any:
 
 
 def relative_difference(got: np.ndarray, want: np.ndarray) -> float:
+    """The largest difference, relative to the largest magnitude of ``want``."""
     assert got.shape == want.shape
-    assert got.dtype == want.dtype == np.float32
     return float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-30))
 
 
@@ -148,26 +148,57 @@ def networks(draw: st.DrawFn) -> Net:
     return net, (None if all(s is None for s in states) else states), shape
 
 
+def roundoff(params: fnn.Sequential, x: np.ndarray, state: object, probabilities: bool,
+             seed: int) -> float:
+    """How far float32 round-off can move the network's output, relative to its largest
+    magnitude: the network run in float64 with every layer's output nudged by float32's unit
+    round-off (relative 2**-24, random signs), against the run without. ~1e-7 for most
+    networks; orders of magnitude more where the network amplifies round-off (a LayerNorm of
+    a few nearly equal features), where any two float32 implementations disagree as much."""
+    rng = np.random.default_rng(seed)
+    layers = [fnn.tree_map(lambda a: a.astype(np.float64), layer) for layer in params.layers]
+    states = [None if s is None else fnn.tree_map(lambda a: a.astype(np.float64), s)
+              for s in (state if isinstance(state, tuple) else (None,) * len(layers))]
+
+    def run(nudge: bool) -> np.ndarray:
+        h: np.ndarray = x.astype(np.float64)
+        for layer, layer_state in zip(layers, states, strict=True):
+            h = fnn.rules.rule_for(layer).forward(layer, h, fnn.Context(state=layer_state))[0]
+            if nudge:
+                h = h * (1 + 2.0**-24 * rng.choice([-1.0, 1.0], h.shape))
+        return fnn.softmax(h) if probabilities else h
+
+    exact = run(False)
+    return max(relative_difference(run(True), exact) for _ in range(2))
+
+
 @settings(max_examples=60)
 @given(networks(), st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
 def test_onnxruntime_runs_every_network_as_forward_does(
         net: Net, as_flat: bool, probabilities: bool, seed: int) -> None:
+    """To float32 round-off: 1e-5 of the largest output, plus eight times the round-off this
+    network amplifies (:func:`roundoff`: ~1e-7 for most)."""
     params, state, shape = net
     tree: object = fnn.flatten(params) if as_flat else params
     model = export.onnx_model(tree, input_shape=shape, probabilities=probabilities, state=state)
     onnx.checker.check_model(model, full_check=True)
     run = session(model)
     rng = np.random.default_rng(seed)
-    differences = []
+    largest = worst = 0.0
     for batch in (1, 3):  # one model for every batch size
         x = rng.standard_normal((batch, *shape)).astype(np.float32)
         want = fnn.forward(params, x, state=state)
         if probabilities:
             want = fnn.softmax(want)
         (got,) = run.run(None, {export.INPUT: x})
-        differences.append(relative_difference(got, want))
-    target(max(differences), label="relative difference, onnxruntime vs forward")
-    assert max(differences) <= TOLERANCE, (differences, params)
+        assert got.dtype == want.dtype == np.float32
+        difference = relative_difference(got, want)
+        tolerance = TOLERANCE + 8 * roundoff(params, x, state, probabilities, seed)
+        assert difference <= tolerance, (difference, tolerance, params)
+        largest = max(largest, difference)
+        worst = max(worst, difference / tolerance)
+    target(largest, label="relative difference, onnxruntime vs forward")
+    target(worst, label="difference / tolerance")
 
 
 @settings(max_examples=20)
