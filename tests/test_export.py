@@ -151,11 +151,16 @@ def networks(draw: st.DrawFn) -> Net:
 def roundoff(params: fnn.Sequential, x: np.ndarray, state: object, probabilities: bool,
              seed: int) -> float:
     """How far float32 round-off can move the network's output, relative to its largest
-    magnitude: the network run in float64 with every layer's output nudged by float32's unit
-    round-off (relative 2**-24, random signs), against the run without. ~1e-7 for most
-    networks; orders of magnitude more where the network amplifies round-off (a LayerNorm of
-    a few nearly equal features), where any two float32 implementations disagree as much."""
+    magnitude: the network run in float64 with each layer's input and parameters nudged by
+    float32's unit round-off (relative 2**-24, random signs), against the run without (the
+    backward error of float32 arithmetic, pushed through the network). ~1e-7 for most
+    networks; far more where the network amplifies round-off (a LayerNorm of a few nearly
+    equal features), where any two float32 implementations differ as much."""
     rng = np.random.default_rng(seed)
+
+    def nudged(a: np.ndarray) -> np.ndarray:
+        return a * (1 + 2.0**-24 * rng.choice([-1.0, 1.0], a.shape))
+
     layers = [fnn.tree_map(lambda a: a.astype(np.float64), layer) for layer in params.layers]
     states = [None if s is None else fnn.tree_map(lambda a: a.astype(np.float64), s)
               for s in (state if isinstance(state, tuple) else (None,) * len(layers))]
@@ -163,9 +168,10 @@ def roundoff(params: fnn.Sequential, x: np.ndarray, state: object, probabilities
     def run(nudge: bool) -> np.ndarray:
         h: np.ndarray = x.astype(np.float64)
         for layer, layer_state in zip(layers, states, strict=True):
-            h = fnn.rules.rule_for(layer).forward(layer, h, fnn.Context(state=layer_state))[0]
             if nudge:
-                h = h * (1 + 2.0**-24 * rng.choice([-1.0, 1.0], h.shape))
+                h, layer = nudged(h), fnn.tree_map(nudged, layer)
+            h = fnn.rules.rule_for(layer).forward(layer, h, fnn.Context(state=layer_state))[0]
+        h = nudged(h) if nudge else h
         return fnn.softmax(h) if probabilities else h
 
     exact = run(False)

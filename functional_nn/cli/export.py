@@ -65,7 +65,8 @@ def input_shape(text: str) -> tuple[int, ...]:
 def add_parser(subparsers: Subparsers) -> None:
     """Register ``export`` and its options."""
     p = subparsers.add_parser(
-        "export", help="write a trained network as ONNX or safetensors",
+        "export", help="write a trained network as ONNX or safetensors (needs "
+                       "functional_nn[export])",
         description="Write the network of a checkpoint as an ONNX model (run it with "
                     "onnxruntime) or its weights as a safetensors file. Needs the export "
                     "extra: pip install 'functional_nn[export]'.")
