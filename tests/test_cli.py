@@ -271,8 +271,8 @@ def test_predict_converts_resizes_and_warns_but_never_inverts_by_itself(
 
 def test_every_sub_command_is_registered_with_help() -> None:
     parser = build_parser()
-    assert len(COMMANDS) == 5
-    for command in ("train", "evaluate", "predict", "plot", "sweep"):
+    assert len(COMMANDS) == 6
+    for command in ("train", "evaluate", "predict", "plot", "sweep", "export"):
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args([command, "--help"])
         assert exit_info.value.code == 0

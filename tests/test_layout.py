@@ -123,6 +123,10 @@ def test_the_dependency_directions() -> None:
     assert _outside(edges, "flat") <= LOW_LEVEL | {"functional_nn.tree"}
     assert not _outside(edges, "optim") & MODEL  # an optimizer works on any parameter tree
     assert not _outside(edges, "checkpoint") & (MODEL | {"functional_nn.optim"})
+    # export writes a network at inference: it knows the model, never training, data or files
+    training = ("train", "recipes", "optim", "metrics", "checkpoint", "data", "distributed")
+    assert not {t for t in _outside(edges, "export") if t.split(".")[1:2] and
+                t.split(".")[1] in training}
     for part in ("_array", "_atomic", "_validators", "_memory"):
         assert not _outside(edges, part)
     users_of_cli = {name for name, targets in edges.items()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import evaluate, plot, predict, sweep, train
+from . import evaluate, export, plot, predict, sweep, train
 from .shell import AddParser, ArgumentParser, run
 from .shell import build_parser as _build_parser
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: tuple[AddParser, ...] = (train.add_parser, evaluate.add_parser, predict.add_parser,
-                                   plot.add_parser, sweep.add_parser)
+                                   plot.add_parser, sweep.add_parser, export.add_parser)
 """The sub-commands, in the order ``--help`` lists them."""
 
 
