@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = ["INPUT", "IR_VERSION", "LOGITS", "OPSET", "PROBABILITIES", "onnx_model", "to_onnx"]
 
-INPUT, LOGITS, PROBABILITIES = "input", "logits", "probabilities"
+INPUT = "input"
+"""The name of the exported model's input: a float32 batch, one sample as ``forward`` takes it."""
+LOGITS = "logits"
+"""The name of the exported model's output: the network's outputs."""
+PROBABILITIES = "probabilities"
+"""The output's name with ``probabilities=True``: the softmax of the logits."""
 """The names of the model's input and of its output (without and with ``probabilities``)."""
 OPSET = 17  # the first with LayerNormalization
 IR_VERSION = 8  # opset 17's: newer runtimes read it, older ones refuse newer versions
