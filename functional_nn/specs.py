@@ -159,7 +159,8 @@ def _activations(tokens: Sequence[_Token]) -> list[str]:
     """Each token's activation for its weights' init: the first activation after it, else the
     last before it (the logits take the network's), else ReLU."""
     names = [t.kind if t.kind in ACTIVATIONS else "" for t in tokens]
-    out, last = [], "relu"
+    out: list[str] = []
+    last = "relu"
     for i, name in enumerate(names):
         last = name or last
         out.append(next((n for n in names[i + 1:] if n), last))
@@ -238,7 +239,7 @@ def layer_shapes(net: Sequential, input_shape: Sequence[int]) -> list[Shape]:
     """The per-sample shape of every layer's output on inputs of ``input_shape``;
     ``SpecError`` naming the first layer they do not fit (a Dense first layer takes the
     input flattened)."""
-    shape, out = tuple(input_shape), []
+    shape, out = tuple(input_shape), list[Shape]()
     for i, layer in enumerate(net.layers):
         try:
             shape = _next_shape(layer, shape, i == 0)
@@ -260,7 +261,7 @@ def sample_floats(net: Sequential, input_shape: Sequence[int]) -> int:
 
 def _build(spec: str, input_shape: Sequence[int], weight: Weight, full: Full) -> Sequential:
     tokens = _tokens(spec)
-    shape, layers = tuple(input_shape), []
+    shape, layers = tuple(input_shape), list[object]()
     for i, (token, activation) in enumerate(zip(tokens, _activations(tokens), strict=True)):
         try:
             layer = _layer(token, shape, i == 0, activation, weight, full)
@@ -289,8 +290,10 @@ def blueprint(spec: str, input_shape: Sequence[int],
     read-only broadcast zero, so a spec can be counted and sized before it is built."""
     zero = np.zeros((), float_dtype("blueprint", dtype))
     zero.flags.writeable = False
-    return _build(spec, input_shape, lambda shape, *_: np.broadcast_to(zero, shape),
-                  lambda size, value: np.broadcast_to(zero, (size,)))
+    def weight(shape: Shape, fan_in: int, fan_out: int, activation: str) -> Array:
+        return np.broadcast_to(zero, shape)
+
+    return _build(spec, input_shape, weight, lambda size, value: np.broadcast_to(zero, (size,)))
 
 
 def _describe(layer: object) -> str:

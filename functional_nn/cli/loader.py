@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import cast
 
 import attrs
 import numpy as np
@@ -56,7 +57,10 @@ class Model:
     def recorded(self, key: str) -> object:
         """A value of the architecture the metadata records, or ``None``."""
         architecture = self.metadata.get("architecture")
-        return architecture.get(key) if isinstance(architecture, dict) else None
+        if not isinstance(architecture, dict):
+            return None
+        value: object = cast("dict[str, object]", architecture).get(key)
+        return value
 
 
 def _sizes(path: str, params: object) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ dark-on-light); ``--index N`` picks image N of the checkpoint's test set and sho
 from __future__ import annotations
 
 import argparse
+from typing import cast
 
 import numpy as np
 
@@ -63,9 +64,10 @@ def _file_shape(model: Model) -> tuple[int, int]:
     convnet's from the input shape its checkpoint records."""
     if model.sizes:
         return image_shape(model.sizes[0])
-    shape = model.recorded("input_shape")
-    if not (isinstance(shape, list) and len(shape) == 3 and all(
-            type(v) is int and v > 0 for v in shape)):
+    recorded = model.recorded("input_shape")
+    values = cast("list[object]", recorded) if isinstance(recorded, list) else []
+    shape = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if len(shape) != 3 or len(values) != 3:
         raise CliError(f"{model.path} records no input image size; classify test images with "
                        "--index instead")
     if shape[2] != 1:

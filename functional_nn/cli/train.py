@@ -40,7 +40,7 @@ from ..recipes import (
     memory_estimate,
     model_spec,
 )
-from ..specs import SYNTAX, SpecError, blueprint, network_inputs, spec_of
+from ..specs import SpecError, blueprint, network_inputs, spec_of
 from ..train import TrainingDiverged, TrainState, steps_per_epoch
 from .config import DEFAULT_RECIPE, RunConfig, describe, resolve
 from .dataset import class_count, image_shape, load_data
@@ -84,11 +84,15 @@ def add_parser(subparsers: Subparsers) -> None:
                         f"(default {','.join(map(str, d.hidden))})")
     p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"(default {d.activation})")
     p.add_argument("--model", type=network_spec, metavar="SPEC",
-                   help="the whole network instead of --hidden/--activation: comma-separated "
-                        f"layers, first to last, of {SYNTAX}; a Dense first layer takes "
-                        "flat pixels, any other channels-last images; e.g. "
-                        "conv3x3-32,relu,maxpool2,conv3x3-64,relu,maxpool2,flatten,dropout0.5,"
-                        "dense10 (the last layer: one output per class)")
+                   help="the whole network, instead of --hidden and --activation: layers "
+                        "first to last, comma-separated: conv<H>x<W>-<C> (C filters of HxW; "
+                        "-same pads to keep the image size, -s<S> strides S), maxpool<W> and "
+                        "avgpool<W> (WxW windows; -s<S> strides S), dense<N>, relu, tanh, "
+                        "sigmoid, flatten, dropout<P>, batchnorm, layernorm. A network "
+                        "starting with dense takes flat pixels, any other channels-last "
+                        "images; the last layer gives one output per class. E.g. the Keras "
+                        "simple convnet: conv3x3-32,relu,maxpool2,conv3x3-64,relu,maxpool2,"
+                        "flatten,dropout0.5,dense10")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     p.add_argument("--lr", type=positive_float,
                    help=f"learning rate (default {d.learning_rate:g})")
@@ -101,7 +105,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, help=f"(default {d.batch_size})")
     p.add_argument("--epochs", type=positive_int, help=f"(default {d.epochs})")
     p.add_argument("--seed", type=non_negative_int,
-                   help=f"seeds the initial weights and the shuffling (default {d.seed})")
+                   help=f"seeds the initial weights, the shuffling and Dropout's masks "
+                        f"(default {d.seed})")
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="stop after N optimizer steps in total, even mid-epoch, for quick runs "
                         "and tests; the schedule stays that of the full run, so the result is "
