@@ -32,11 +32,11 @@ from ._validators import (
     real,
     sizes,
 )
-from .flat import Flat, flatten
+from .flat import Flat, flatten, unflatten
 from .layers import ACTIVATIONS, Sequential, mlp, param_count
 from .metrics import evaluate
 from .rules import init_state
-from .specs import SpecError, blueprint, check_spec, layer_shapes, network, sample_floats
+from .specs import batch_for, blueprint, check_spec, network, sample_floats
 from .train import TrainState, epochs, fit_iter, steps_per_epoch, train_step
 
 __all__ = [
@@ -177,17 +177,6 @@ def _shape(input_shape: int | Sequence[int]) -> tuple[int, ...]:
     return (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
 
 
-def _sized(recipe: Recipe, shape: tuple[int, ...], classes: int) -> Sequential:
-    """The recipe's network without its memory (:func:`~functional_nn.specs.blueprint`),
-    checked to give one output per class."""
-    net = blueprint(model_spec(recipe, classes), shape)
-    outputs = layer_shapes(net, shape)[-1]
-    if outputs != (classes,):
-        raise SpecError(f"the last layer gives outputs of shape {outputs} but there are "
-                        f"{classes} classes: end the model with dense{classes}")
-    return net
-
-
 def build_params(recipe: Recipe, input_shape: int | Sequence[int], classes: int,
                  dtype: npt.DTypeLike = np.float32) -> Sequential:
     """The recipe's initial network for samples of ``input_shape`` (an int: features), with
@@ -197,8 +186,7 @@ def build_params(recipe: Recipe, input_shape: int | Sequence[int], classes: int,
     if recipe.model is None:
         sizes = [math.prod(shape), *recipe.hidden, classes]
         return mlp(sizes, seed=recipe.seed, activation=recipe.activation, dtype=dtype)
-    _sized(recipe, shape, classes)
-    return network(recipe.model, shape, seed=recipe.seed, dtype=dtype)
+    return network(recipe.model, shape, seed=recipe.seed, dtype=dtype, classes=classes)
 
 
 @attrs.frozen
@@ -344,12 +332,13 @@ def epoch_stream(recipe: Recipe, x: Arrays, y: Arrays, test_x: Arrays, test_y: A
                     start_step=state.step)
     states = fit_iter(train_step(optimizer, seed=recipe.seed), state, stream)
     next(states)  # the starting state itself
+    batch = batch_for(unflatten(state.params), test_x.shape[1:])
     return _cut(states, _remaining(plan, per_epoch, state.step), test_x, test_y, classes,
-                watch or _unwatched)
+                watch or _unwatched, batch)
 
 
 def _cut(states: Iterator[State], plan: list[tuple[int, int]], test_x: Arrays, test_y: Arrays,
-         classes: int, watch: Watch) -> Iterator[Epoch]:
+         classes: int, watch: Watch, batch: int) -> Iterator[Epoch]:
     """``states`` cut into the epochs of ``plan`` (index, steps), each evaluated when it ends."""
     for epoch, n in plan:
         started, losses, done = time.perf_counter(), np.empty(n), 0
@@ -358,7 +347,7 @@ def _cut(states: Iterator[State], plan: list[tuple[int, int]], test_x: Arrays, t
         if done != n:
             raise RuntimeError(f"watch yielded {done} of epoch {epoch + 1}'s {n} states")
         seconds = time.perf_counter() - started
-        result = evaluate(state.params, test_x, test_y, classes=classes,
+        result = evaluate(state.params, test_x, test_y, classes=classes, batch_size=batch,
                           state=state.model_state)
         record = EpochRecord(epoch + 1, n, state.step, float(losses.mean()), result.loss,
                              result.accuracy, seconds)
@@ -380,7 +369,7 @@ def memory_estimate(recipe: Recipe, input_shape: int | Sequence[int], classes: i
     layer's output once more.
     """
     shape = _shape(input_shape)
-    net = _sized(recipe, shape, classes)
+    net = blueprint(model_spec(recipe, classes), shape, classes=classes)
     copies = 2 + 2 + 2 * _MOMENTS[recipe.optimizer] + bool(recipe.clip) + bool(
         recipe.weight_decay)
     batch = min(recipe.batch_size, samples)

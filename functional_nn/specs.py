@@ -56,7 +56,7 @@ from .rules.conv import conv_output_shape
 from .rules.pooling import pool_output_shape
 from .tree import STATIC
 
-__all__ = ["SYNTAX", "SpecError", "blueprint", "check_spec", "layer_shapes", "network",
+__all__ = ["SYNTAX", "SpecError", "batch_for", "blueprint", "check_spec", "layer_shapes", "network",
            "network_inputs", "sample_floats", "spec_of", "takes_images"]
 
 SYNTAX = ("conv<H>x<W>-<C>[-same][-s<S>], maxpool<W>[-s<S>], avgpool<W>[-s<S>], dense<N>, "
@@ -259,7 +259,23 @@ def sample_floats(net: Sequential, input_shape: Sequence[int]) -> int:
     return math.prod(input_shape) + sum(map(math.prod, shapes)) + columns
 
 
-def _build(spec: str, input_shape: Sequence[int], weight: Weight, full: Full) -> Sequential:
+def batch_for(net: Sequential, input_shape: Sequence[int], budget: int = 2**24,
+              most: int = 4096) -> int:
+    """A batch size for inference whose forward pass keeps about ``budget`` numbers at most
+    (64 MB of float32), and at most ``most`` samples: a convnet's im2col matrices make 4096
+    images at once several times slower than a few hundred (they no longer fit the caches).
+
+    >>> batch_for(network("dense16,relu,dense10", (784,), seed=0), (784,))
+    4096
+    """
+    try:
+        return max(1, min(most, budget // sample_floats(net, input_shape)))
+    except SpecError:  # inputs it does not take: let the forward pass say so
+        return most
+
+
+def _build(spec: str, input_shape: Sequence[int], weight: Weight, full: Full,
+           classes: int | None) -> Sequential:
     tokens = _tokens(spec)
     shape, layers = tuple(input_shape), list[object]()
     for i, (token, activation) in enumerate(zip(tokens, _activations(tokens), strict=True)):
@@ -269,31 +285,37 @@ def _build(spec: str, input_shape: Sequence[int], weight: Weight, full: Full) ->
         except ValueError as error:
             raise SpecError(f"{_where(i, token.text())}: {error}") from None
         layers.append(layer)
+    if classes is not None and shape != (classes,):
+        raise SpecError(f"the last layer gives outputs of shape {shape} but there are "
+                        f"{classes} classes: end the model with dense{classes}")
     return Sequential(tuple(layers))
 
 
 def network(spec: str, input_shape: Sequence[int], *, seed: int,
-            dtype: npt.DTypeLike = np.float32) -> Sequential:
+            dtype: npt.DTypeLike = np.float32, classes: int | None = None) -> Sequential:
     """The network ``spec`` describes, for samples of ``input_shape``, initialised from
-    ``seed``; ``SpecError`` (a ``ValueError``) naming the first token at fault."""
+    ``seed``; ``SpecError`` (a ``ValueError``) naming the first token at fault, or saying
+    that the network does not give ``classes`` outputs (when given)."""
     dt = float_dtype("network", dtype)
     rng = np.random.default_rng(seed)
     return _build(spec, input_shape,
                   lambda shape, fan_in, fan_out, act: init_weight(rng, shape, fan_in, fan_out,
                                                                   act, dt),
-                  lambda size, value: np.full(size, value, dt))
+                  lambda size, value: np.full(size, value, dt), classes)
 
 
-def blueprint(spec: str, input_shape: Sequence[int],
-              dtype: npt.DTypeLike = np.float32) -> Sequential:
-    """The structure of ``network(spec, input_shape)`` without its memory: every array is a
-    read-only broadcast zero, so a spec can be counted and sized before it is built."""
+def blueprint(spec: str, input_shape: Sequence[int], dtype: npt.DTypeLike = np.float32, *,
+              classes: int | None = None) -> Sequential:
+    """The structure of ``network(spec, input_shape, classes=classes)`` without its memory:
+    every array is a read-only broadcast zero, so a spec can be counted and sized before it
+    is built."""
     zero = np.zeros((), float_dtype("blueprint", dtype))
     zero.flags.writeable = False
     def weight(shape: Shape, fan_in: int, fan_out: int, activation: str) -> Array:
         return np.broadcast_to(zero, shape)
 
-    return _build(spec, input_shape, weight, lambda size, value: np.broadcast_to(zero, (size,)))
+    return _build(spec, input_shape, weight, lambda size, value: np.broadcast_to(zero, (size,)),
+                  classes)
 
 
 def _describe(layer: object) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..metrics import evaluate, precision_recall
+from ..specs import batch_for
 from .dataset import class_count, load_data
 from .figures import check_record, draw_all, prepare_plots
 from .files import check_distinct
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     started = time.perf_counter()
     test_x = model.inputs(data.test_x)
     result = evaluate(model.params, test_x, data.test_y, classes=class_count(data),
-                      state=model.state)
+                      batch_size=batch_for(model.params, test_x.shape[1:]), state=model.state)
     precision, recall = precision_recall(result.confusion)
     seconds = time.perf_counter() - started
     correct = int(np.trace(result.confusion))

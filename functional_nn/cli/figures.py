@@ -25,6 +25,7 @@ from .. import _atomic as atomic
 from ..layers import Conv2D, Dense, Sequential
 from ..metrics import confusion_matrix_from, predict
 from ..recipes import EpochRecord
+from ..specs import batch_for
 from .errors import CliError
 from .files import check_writable
 
@@ -269,7 +270,8 @@ def draw_all(folder: str, record: Mapping[str, object], params: Sequential,
     figures = curve_figures(record, source)
     if not figures and warn is not None:
         warn("no training history recorded: the loss and accuracy curves are skipped")
-    predicted = predict(params, test_x, state=state)
+    predicted = predict(params, test_x, batch_size=batch_for(params, test_x.shape[1:]),
+                        state=state)
     classes = int(max(test_y.max(initial=0), predicted.max(initial=0))) + 1
     figures.append(plot_confusion(confusion_matrix_from(test_y, predicted, classes)))
     optional: Sequence[tuple[str, object] | None] = [
