@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -88,7 +89,10 @@ def main() -> int:
     data = (network_inputs(net, dataset.train_x), dataset.train_y,
             network_inputs(net, dataset.test_x), dataset.test_y)
     print(f"# recipe: {json.dumps(recipe.to_dict())}")
+    load = os.getloadavg()  # other work on the machine skews the clock, not the accuracy
+    print(f"# load average at start: {' '.join(f'{v:.2f}' for v in load)}", flush=True)
     runs = [run_once(recipe, data, args.target) for _ in range(args.repeats)]
+    print(f"# load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for i, run in enumerate(runs):
         accs = " ".join(f"{100 * e['test_accuracy']:.2f}%@{e['cumulative_train_seconds']:.2f}s"
                         for e in run["epochs"])
@@ -101,6 +105,8 @@ def main() -> int:
     print(f"time to target: {verdict}; final accuracy {100 * runs[-1]['final_accuracy']:.2f}%")
     if args.json:
         payload = json.dumps({"recipe": recipe.to_dict(), "target": args.target,
+                              "load_average_at_start": load,
+                              "load_average_at_end": os.getloadavg(),
                               "median_time_to_target": median, "runs": runs,
                               "numpy": np.__version__}, indent=2)
         if args.json == "-":
