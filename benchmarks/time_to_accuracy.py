@@ -3,6 +3,7 @@
     FUNCTIONAL_NN_DATA=/work/shared/data python benchmarks/time_to_accuracy.py            # "fast"
     python benchmarks/time_to_accuracy.py --recipe origin --target 0.95
     python benchmarks/time_to_accuracy.py --hidden 512 --lr 2e-3 --schedule cosine --epochs 5
+    OPENBLAS_NUM_THREADS=1 python benchmarks/time_to_accuracy.py --recipe convnet --target 0.99
 
 Trains a recipe of :mod:`functional_nn.recipes` with ``functional_nn.recipes.train`` (the
 library's fold, as the CLI runs it) and evaluates the test set once per epoch. The time
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,14 +27,16 @@ from typing import Any
 import attrs
 import numpy as np
 
-from functional_nn.data import flatten_images, load_dataset
-from functional_nn.recipes import RECIPES, Recipe, train
+from functional_nn.data import load_dataset
+from functional_nn.recipes import RECIPES, Recipe, build_params, train
+from functional_nn.specs import network_inputs
 
 
 def recipe_from(args: argparse.Namespace) -> Recipe:
     recipe = RECIPES[args.recipe]
     changes: dict[str, Any] = {}
-    for field, value in (("hidden", args.hidden), ("optimizer", args.optimizer),
+    for field, value in (("hidden", args.hidden), ("model", args.model),
+                         ("optimizer", args.optimizer),
                          ("learning_rate", args.lr), ("schedule", args.schedule),
                          ("warmup_epochs", args.warmup_epochs), ("batch_size", args.batch_size),
                          ("epochs", args.epochs), ("seed", args.seed),
@@ -68,6 +72,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON ('-': stdout)")
     parser.add_argument("--hidden", type=int, nargs="+")
+    parser.add_argument("--model", help="a network spec (functional_nn.specs)")
     parser.add_argument("--optimizer")
     parser.add_argument("--lr", type=float)
     parser.add_argument("--schedule")
@@ -80,10 +85,14 @@ def main() -> int:
     args = parser.parse_args()
     recipe = recipe_from(args)
     dataset = load_dataset("mnist", download=False)
-    data = (flatten_images(dataset.train_x), dataset.train_y,
-            flatten_images(dataset.test_x), dataset.test_y)
+    net = build_params(recipe, (*dataset.train_x.shape[1:], 1), 10)  # flat or images?
+    data = (network_inputs(net, dataset.train_x), dataset.train_y,
+            network_inputs(net, dataset.test_x), dataset.test_y)
     print(f"# recipe: {json.dumps(recipe.to_dict())}")
+    load = os.getloadavg()  # other work on the machine skews the clock, not the accuracy
+    print(f"# load average at start: {' '.join(f'{v:.2f}' for v in load)}", flush=True)
     runs = [run_once(recipe, data, args.target) for _ in range(args.repeats)]
+    print(f"# load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for i, run in enumerate(runs):
         accs = " ".join(f"{100 * e['test_accuracy']:.2f}%@{e['cumulative_train_seconds']:.2f}s"
                         for e in run["epochs"])
@@ -96,6 +105,8 @@ def main() -> int:
     print(f"time to target: {verdict}; final accuracy {100 * runs[-1]['final_accuracy']:.2f}%")
     if args.json:
         payload = json.dumps({"recipe": recipe.to_dict(), "target": args.target,
+                              "load_average_at_start": load,
+                              "load_average_at_end": os.getloadavg(),
                               "median_time_to_target": median, "runs": runs,
                               "numpy": np.__version__}, indent=2)
         if args.json == "-":

@@ -70,7 +70,8 @@ def test_train_json_is_one_object_and_checkpoint_holds_the_run(
     assert isinstance(fnn.unflatten(state.params), fnn.Sequential)
     meta = checkpoint.load_metadata(folder / "model.npz")
     assert meta["architecture"] == {"sizes": [784, 16, 16, 10], "activation": "relu",
-                                    "parameters": 13002}
+                                    "spec": "dense16,relu,dense16,relu,dense10",
+                                    "input_shape": [784], "parameters": 13002}
     assert meta["dataset"] == "mnist"
     assert meta["seed"] == 0
     assert meta["recipe"] == "origin"
@@ -142,7 +143,8 @@ def test_train_flags_override_the_recipe_and_print_epoch_lines(tmp_path: Path) -
     assert lines[-1].startswith("saved net.npz: test accuracy")
     assert result.stderr == ""  # no TTY: no progress bar
     meta = checkpoint.load_metadata(tmp_path / "net.npz")
-    assert meta["architecture"] == {"sizes": [784, 10], "activation": "relu", "parameters": 7850}
+    assert meta["architecture"] == {"sizes": [784, 10], "activation": "relu", "spec": "dense10",
+                                    "input_shape": [784], "parameters": 7850}
     recipe = Recipe(hidden=(), optimizer="sgd", learning_rate=0.1, schedule="warmup-cosine",
                     warmup_epochs=0.5, clip=1.0, weight_decay=1e-4, batch_size=64, epochs=2,
                     seed=3)

@@ -112,7 +112,8 @@ def _outside(edges: dict[str, set[str]], part: str) -> set[str]:
 LOW_LEVEL = {"functional_nn._array", "functional_nn._atomic", "functional_nn._validators",
              "functional_nn._static", "functional_nn._memory"}
 MODEL = {"functional_nn.model", "functional_nn.layers", "functional_nn.rules",
-         "functional_nn.losses", "functional_nn.train", "functional_nn.recipes"}
+         "functional_nn.specs", "functional_nn.losses", "functional_nn.train",
+         "functional_nn.recipes"}
 
 
 def test_the_dependency_directions() -> None:

@@ -31,6 +31,7 @@ from tests.conftest import same_bits
 
 
 @given(st.builds(Recipe, hidden=st.lists(st.integers(1, 64), max_size=3),
+                 model=st.sampled_from([None, "conv3x3-4,relu,maxpool2,flatten,dense10"]),
                  optimizer=st.sampled_from(OPTIMIZERS), schedule=st.sampled_from(SCHEDULES),
                  learning_rate=st.floats(1e-5, 1.0), batch_size=st.integers(1, 512),
                  epochs=st.integers(1, 20), seed=st.integers(0, 2**31),
@@ -51,6 +52,7 @@ def test_recipes_round_trip_through_json_data(recipe: Recipe) -> None:
     ({"epochs": -2}, "epochs must be a positive integer, got -2"),
     ({"activation": "gelu"}, "unknown activation 'gelu'"),
     ({"seed": -1}, "seed must be >= 0, got -1"),
+    ({"model": "conv3x3-4,rleu,dense10"}, "token 2 'rleu' is not a layer"),
 ])
 def test_bad_recipes_are_named(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=re.escape(match)):

@@ -8,6 +8,7 @@ import pytest
 import functional_nn as fnn
 from functional_nn import optim
 from functional_nn.recipes import RECIPES, build_optimizer, build_params, train
+from functional_nn.specs import network_inputs
 from functional_nn.train import steps_per_epoch
 from tests.conftest import needs_data
 
@@ -23,12 +24,13 @@ def test_origin_recipe_is_the_origin_network() -> None:
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipes_build_and_step(name: str) -> None:
     recipe = RECIPES[name]
-    params = build_params(recipe, 784, 10)
+    params = build_params(recipe, (28, 28, 1), 10)
     opt = build_optimizer(recipe, steps_per_epoch(60000, recipe.batch_size))
     state = opt.init(params)
     assert optim.current_learning_rate(state) >= 0
-    x = np.random.default_rng(0).random((8, 784), dtype=np.float32)
-    _, grads = fnn.value_and_grad(params, x, np.arange(8) % 10)
+    images = np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8)
+    x = network_inputs(params, images)  # flat pixels for an MLP, images for a convnet
+    _, grads = fnn.value_and_grad(params, x, np.arange(8) % 10, ctx=fnn.Context(True, (0, 0)))
     new_params, _ = optim.update(opt, params, grads, state)
     assert fnn.tree_structure(new_params) == fnn.tree_structure(params)
 

@@ -26,7 +26,7 @@ DEFAULT_RECIPE = "origin"
 """The recipe of a run without ``--recipe``: the origin's 784-16-16-10 network."""
 
 RECIPE_OPTIONS: dict[str, str] = {
-    "hidden": "hidden", "activation": "activation", "optimizer": "optimizer",
+    "hidden": "hidden", "activation": "activation", "model": "model", "optimizer": "optimizer",
     "lr": "learning_rate", "schedule": "schedule", "warmup_epochs": "warmup_epochs",
     "batch_size": "batch_size", "epochs": "epochs", "seed": "seed",
     "weight_decay": "weight_decay", "clip": "clip",
@@ -58,6 +58,12 @@ def resolve(recipe: str | None, options: Mapping[str, object]) -> RunConfig:
         raise UsageError(f"unknown recipe {name!r}; choose from {', '.join(sorted(RECIPES))}")
     changes = {field: options[option] for option, field in RECIPE_OPTIONS.items()
                if options.get(option) is not None}
+    mlp_only = [f"--{option}" for option in ("hidden", "activation") if option in changes]
+    if mlp_only and (changes.get("model") or RECIPES[name].model) is not None:
+        given = "--model" if "model" in changes else f"recipe {name}'s model"
+        raise UsageError(f"{' and '.join(mlp_only)} shape{'s' * (len(mlp_only) == 1)} an MLP "
+                         f"but {given} is the whole network: write the network you want "
+                         "with --model")
     try:
         # The values were parsed by the options' types; the recipe validates them once more.
         chosen = attrs.evolve(RECIPES[name], **cast("dict[str, Any]", changes))

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import os
 
-from ..data import Dataset, DatasetError, DownloadError, dataset_dir, get_dataset, load_dataset
+from ..data import (
+    Dataset,
+    DatasetError,
+    DownloadError,
+    channels_last,
+    dataset_dir,
+    get_dataset,
+    load_dataset,
+)
 from ..data.datasets import ENV_VAR, stored_files
 from .errors import CliError, one_line
 
-__all__ = ["class_count", "load_data"]
+__all__ = ["class_count", "image_shape", "load_data"]
 
 
 def _layout_hint(name: str) -> str:
@@ -52,3 +60,9 @@ def load_data(name: str, data_dir: str | None, *, download: bool = True) -> Data
 def class_count(data: Dataset) -> int:
     """The number of classes: one more than the largest label."""
     return int(max(data.train_y.max(initial=0), data.test_y.max(initial=0))) + 1
+
+
+def image_shape(data: Dataset) -> tuple[int, ...]:
+    """The shape of one of the dataset's images as a convnet takes it: (rows, cols, channels)."""
+    shape: tuple[int, ...] = channels_last(data.test_x[:1]).shape[1:]
+    return shape

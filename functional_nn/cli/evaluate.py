@@ -14,8 +14,8 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from ..data import flatten_images
 from ..metrics import evaluate, precision_recall
+from ..specs import batch_for
 from .dataset import class_count, load_data
 from .figures import check_record, draw_all, prepare_plots
 from .files import check_distinct
@@ -71,19 +71,20 @@ def run(args: argparse.Namespace, output: Output) -> int:
     data = load_data(name, args.data_dir, download=not args.no_download)
     check_match(model, data, name)
     started = time.perf_counter()
-    test_x = flatten_images(data.test_x)
-    result = evaluate(model.params, test_x, data.test_y, classes=class_count(data))
+    test_x = model.inputs(data.test_x)
+    result = evaluate(model.params, test_x, data.test_y, classes=class_count(data),
+                      batch_size=batch_for(model.params, test_x.shape[1:]), state=model.state)
     precision, recall = precision_recall(result.confusion)
     seconds = time.perf_counter() - started
     correct = int(np.trace(result.confusion))
-    output.say(f"{model.path}: {'-'.join(map(str, model.sizes))} network on the {name} test set")
+    output.say(f"{model.path}: {model.name} network on the {name} test set")
     output.say(f"test accuracy {result.accuracy:.2%} ({correct:,}/{len(test_x):,}), "
                f"loss {result.loss:.4f}")
     for line in _table(precision, recall, result.confusion):
         output.say(line)
     if args.plots:
         for path in draw_all(args.plots, model.metadata, model.params, test_x, data.test_y,
-                             source=model.path):
+                             source=model.path, state=model.state):
             output.say(f"wrote {path}")
     if output.as_json:
         output.result({
@@ -92,5 +93,6 @@ def run(args: argparse.Namespace, output: Output) -> int:
             "test_loss": result.loss if math.isfinite(result.loss) else None,
             "precision": _json_numbers(precision), "recall": _json_numbers(recall),
             "confusion": result.confusion.tolist(), "sizes": list(model.sizes),
+            "model": model.spec,
             "epochs": model.metadata.get("epochs"), "seconds": round(seconds, 3)})
     return 0

@@ -1,8 +1,9 @@
 """The plots, drawn as PNG files: for ``train --plots``, ``evaluate --plots`` and ``plot``.
 
 Loss and accuracy curves come from a run's record (the metrics JSON or a checkpoint's
-metadata); the confusion matrix, the first layer's weights as image tiles and a grid of
-misclassified test digits come from a network. matplotlib is an optional extra
+metadata); the confusion matrix, the first layer's weights as image tiles (an MLP's) or the
+first convolution's filters (a convnet's) and a grid of misclassified test digits come from a
+network. matplotlib is an optional extra
 (``pip install 'functional_nn[plot]'``), imported only when a plot is drawn, with the
 non-interactive Agg backend and figures that never touch pyplot's global state. The record
 is checked whole before anything is drawn, and the files of one command are written together:
@@ -21,14 +22,15 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import _atomic as atomic
-from ..layers import Dense, Sequential
+from ..layers import Conv2D, Dense, Sequential
 from ..metrics import confusion_matrix_from, predict
 from ..recipes import EpochRecord
+from ..specs import batch_for
 from .errors import CliError
 from .files import check_writable
 
-__all__ = ["INSTALL_HINT", "check_record", "curve_figures", "draw_all", "history_of", "plot_curves",
-           "prepare_plots", "write_figures"]
+__all__ = ["INSTALL_HINT", "check_record", "curve_figures", "draw_all", "history_of",
+           "plot_curves", "plot_filters", "prepare_plots", "write_figures"]
 
 INSTALL_HINT = "pip install 'functional_nn[plot]'"
 
@@ -208,9 +210,10 @@ def _tile_figure(tiles: npt.NDArray[np.floating], labels: list[str], title: str,
 
 
 def plot_weights(params: Sequential) -> tuple[str, object] | None:
-    """``weights.png``: each first-layer unit's incoming weights as an image tile."""
-    first = next((layer for layer in params.layers if isinstance(layer, Dense)), None)
-    if first is None or math.isqrt(first.w.shape[0]) ** 2 != first.w.shape[0]:
+    """``weights.png``: each first-layer unit's incoming weights as an image tile (a network
+    whose first layer is a Dense on square images' pixels)."""
+    first = params.layers[0] if params.layers else None
+    if not isinstance(first, Dense) or math.isqrt(first.w.shape[0]) ** 2 != first.w.shape[0]:
         return None
     side, units = math.isqrt(first.w.shape[0]), min(first.w.shape[1], 64)
     tiles = first.w[:, :units].T.reshape(units, side, side).astype(np.float64)
@@ -222,12 +225,34 @@ def plot_weights(params: Sequential) -> tuple[str, object] | None:
     return "weights.png", fig
 
 
+def plot_filters(params: Sequential) -> tuple[str, object] | None:
+    """``filters.png``: the first convolution's filters (of its first input channel), one
+    tile each, magnified."""
+    first = next((layer for layer in params.layers if isinstance(layer, Conv2D)), None)
+    if first is None:
+        return None
+    kh, kw, channels = first.w.shape[:3]
+    scale = max(1, 28 // max(kh, kw))  # a 3x3 kernel as 27x27 pixels, like a digit's tile
+    side = max(kh, kw) * scale
+    filters = first.w[:, :, 0, :64].transpose(2, 0, 1).astype(np.float64)
+    tiles = np.zeros((len(filters), side, side))
+    tiles[:, :kh * scale, :kw * scale] = filters.repeat(scale, axis=1).repeat(scale, axis=2)
+    tiles /= np.maximum(np.abs(tiles).max(axis=(1, 2), keepdims=True), 1e-12)
+    of = f" (input channel 0 of {channels})" if channels > 1 else ""
+    fig = _tile_figure(tiles, [f"filter {k}" for k in range(len(tiles))],
+                       f"First conv layer's {kh}x{kw} filters{of} (red +, blue −)", 0.0,
+                       "black", cmap="RdBu_r", vmin=-1, vmax=1)
+    return "filters.png", fig
+
+
 def plot_misclassified(images: npt.NDArray[np.float32], labels: npt.NDArray[np.integer],
                        predicted: npt.NDArray[np.integer]) -> tuple[str, object] | None:
-    """``misclassified.png``: the first 36 wrongly classified test images."""
+    """``misclassified.png``: the first 36 wrongly classified test images (flat or
+    channels-last, one channel)."""
     wrong = np.flatnonzero(predicted != labels)[:36]
-    side = math.isqrt(images.shape[1])
-    if not len(wrong) or side * side != images.shape[1]:
+    pixels = math.prod(images.shape[1:])
+    side = math.isqrt(pixels)
+    if not len(wrong) or side * side != pixels:
         return None
     tiles = images[wrong].reshape(len(wrong), side, side).astype(np.float64)
     fig = _tile_figure(tiles, [f"#{i}: {labels[i]}→{predicted[i]}" for i in wrong],
@@ -239,14 +264,17 @@ def plot_misclassified(images: npt.NDArray[np.float32], labels: npt.NDArray[np.i
 def draw_all(folder: str, record: Mapping[str, object], params: Sequential,
              test_x: npt.NDArray[np.float32], test_y: npt.NDArray[np.integer],
              warn: Callable[[str], None] | None = None,
-             source: str = "the run's record") -> list[str]:
-    """Every plot there is data for, written together (all or none); the paths written."""
+             source: str = "the run's record", state: object = None) -> list[str]:
+    """Every plot there is data for, written together (all or none); the paths written.
+    ``test_x`` is as the network takes it; ``state`` is its model state, if it has one."""
     figures = curve_figures(record, source)
     if not figures and warn is not None:
         warn("no training history recorded: the loss and accuracy curves are skipped")
-    predicted = predict(params, test_x)
+    predicted = predict(params, test_x, batch_size=batch_for(params, test_x.shape[1:]),
+                        state=state)
     classes = int(max(test_y.max(initial=0), predicted.max(initial=0))) + 1
     figures.append(plot_confusion(confusion_matrix_from(test_y, predicted, classes)))
     optional: Sequence[tuple[str, object] | None] = [
-        plot_weights(params), plot_misclassified(test_x, test_y, predicted)]
+        plot_weights(params), plot_filters(params), plot_misclassified(test_x, test_y,
+                                                                        predicted)]
     return write_figures(folder, figures + [f for f in optional if f is not None])

@@ -15,12 +15,14 @@ from typing import TypeAlias, TypeVar
 from .. import _validators as validators
 from ..data import DATASETS
 from ..data.datasets import ENV_VAR
+from ..specs import check_spec
 
 __all__ = [
     "Subparsers",
     "add_data_options",
     "add_json_option",
     "hidden_sizes",
+    "network_spec",
     "non_negative_float",
     "non_negative_int",
     "positive_float",
@@ -89,5 +91,17 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
             f"expected comma-separated positive integers such as 16,16, got {text!r}") from None
     try:
         return validators.sizes("hidden layer sizes", values)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def network_spec(text: str) -> str:
+    """A network spec (:mod:`functional_nn.specs`), in its canonical spelling.
+
+    >>> network_spec("conv3x3-8, relu, maxpool2, flatten, dense10")
+    'conv3x3-8,relu,maxpool2,flatten,dense10'
+    """
+    try:
+        return check_spec(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..data import flatten_images
 from .dataset import load_data
 from .errors import CliError
 from .figures import INSTALL_HINT, check_record, draw_all, plot_curves, prepare_plots
@@ -27,7 +26,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p = subparsers.add_parser(
         "plot", help="draw PNG plots from a checkpoint or a metrics JSON",
         description="From a checkpoint: loss and accuracy curves, confusion matrix, "
-                    "first-layer weights and misclassified test digits. From a metrics JSON "
+                    "first-layer weights (an MLP's) or first conv layer's filters (a "
+                    "convnet's) and misclassified test digits. From a metrics JSON "
                     f"written by train --metrics: the curves. Needs matplotlib ({INSTALL_HINT}).")
     p.add_argument("source", metavar="SOURCE", help="a checkpoint (.npz) or a metrics JSON")
     p.add_argument("-o", "--out-dir", default="plots", metavar="DIR",
@@ -70,8 +70,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
         data = load_data(name, args.data_dir, download=not args.no_download)
         check_match(model, data, name)
         paths = draw_all(args.out_dir, model.metadata, model.params,
-                         flatten_images(data.test_x), data.test_y, warn=output.warn,
-                         source=args.source)
+                         model.inputs(data.test_x), data.test_y, warn=output.warn,
+                         source=args.source, state=model.state)
     for path in paths:
         output.say(f"wrote {path}")
     return 0

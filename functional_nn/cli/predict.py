@@ -8,16 +8,16 @@ dark-on-light); ``--index N`` picks image N of the checkpoint's test set and sho
 from __future__ import annotations
 
 import argparse
+from typing import cast
 
 import numpy as np
 
-from ..data import flatten_images
 from ..losses import softmax
 from ..model import forward
 from .dataset import load_data
-from .errors import UsageError
+from .errors import CliError, UsageError
 from .images import image_shape, read_image
-from .loader import check_match, load_model, model_dataset
+from .loader import Model, check_match, load_model, model_dataset
 from .options import Subparsers, add_data_options, add_json_option
 from .output import Output
 
@@ -59,6 +59,23 @@ def add_parser(subparsers: Subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def _file_shape(model: Model) -> tuple[int, int]:
+    """The (rows, columns) of the images the network takes: an MLP's from its input size, a
+    convnet's from the input shape its checkpoint records."""
+    if model.sizes:
+        return image_shape(model.sizes[0])
+    recorded = model.recorded("input_shape")
+    values = cast("list[object]", recorded) if isinstance(recorded, list) else []
+    shape = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if len(shape) != 3 or len(values) != 3:
+        raise CliError(f"{model.path} records no input image size; classify test images with "
+                       "--index instead")
+    if shape[2] != 1:
+        raise CliError(f"the network takes {shape[2]}-channel images but predict reads "
+                       "grayscale ones; classify test images with --index instead")
+    return shape[0], shape[1]
+
+
 def run(args: argparse.Namespace, output: Output) -> int:
     """``functional-nn predict``."""
     wanted: list[int] = [i for group in args.index for i in group]
@@ -69,7 +86,7 @@ def run(args: argparse.Namespace, output: Output) -> int:
     labels: list[int | None] = []
     pictures: list[np.ndarray] = []
     if args.images:
-        shape = image_shape(model.sizes[0])
+        shape = _file_shape(model)
         for path in args.images:
             pictures.append(read_image(path, shape, invert=args.invert, warn=output.warn))
             sources.append(path)
@@ -83,11 +100,15 @@ def run(args: argparse.Namespace, output: Output) -> int:
             if i >= count:
                 raise UsageError(f"--index {i} is out of range: the {name} test set has "
                                  f"{count:,} images (0 to {count - 1})")
-            pictures.append(data.test_x[i].reshape(-1))
+            pictures.append(data.test_x[i])
             sources.append(f"{name} test image {i}")
             labels.append(int(data.test_y[i]))
-    x = flatten_images(np.stack([p.reshape(-1) for p in pictures]))
-    probabilities = softmax(forward(model.params, x))
+    sizes = sorted({"×".join(map(str, p.shape[::-1])) for p in pictures})
+    if len(sizes) > 1:  # only a checkpoint whose metadata lies
+        raise CliError(f"{model.path}: the input size its metadata records is not its "
+                       f"dataset's image size ({' and '.join(sizes)})")
+    x = model.inputs(np.stack(pictures))
+    probabilities = softmax(forward(model.params, x, state=model.state))
     results: list[dict[str, object]] = []
     for source, label, p in zip(sources, labels, probabilities, strict=True):
         predicted = int(p.argmax())

@@ -12,7 +12,6 @@ result is bit-identical to the run never stopped.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,9 +23,11 @@ from ..data import Dataset
 from ..flat import Flat, flatten
 from ..layers import Sequential
 from ..recipes import Recipe, build_optimizer, build_params, epoch_plan
+from ..rules import init_state
+from ..specs import SpecError
 from ..train import TrainState, steps_per_epoch
 from .config import RECIPE_OPTIONS, RunConfig
-from .dataset import class_count
+from .dataset import class_count, image_shape
 from .errors import CliError, UsageError
 from .figures import history_of
 
@@ -100,10 +101,14 @@ def load_resumed(path: str, config: RunConfig, data: Dataset) -> Resumed:
         raise CliError(f"{path} was trained on other {config.dataset} data than this "
                        f"({recorded} now {fingerprint(data)}); --resume needs the same data")
     recipe = config.recipe
-    x_features = math.prod(data.train_x.shape[1:])
     per_epoch = steps_per_epoch(len(data.train_x), recipe.batch_size)
-    flat = flatten(build_params(recipe, x_features, class_count(data)))
-    like = TrainState(flat, build_optimizer(recipe, per_epoch).init(flat), 0, 0.0)
+    try:
+        flat = flatten(build_params(recipe, image_shape(data), class_count(data)))
+    except SpecError as error:
+        raise CliError(f"{path}: its model does not fit the {config.dataset} data: "
+                       f"{error}") from None
+    like = TrainState(flat, build_optimizer(recipe, per_epoch).init(flat), 0, 0.0,
+                      init_state(flat))
     try:
         state: State = checkpoint.load(path, like=like)
     except checkpoint.CheckpointError as error:

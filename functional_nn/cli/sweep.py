@@ -120,6 +120,10 @@ def build_grid(args: argparse.Namespace) -> tuple[list[Recipe], list[str]]:
     """The recipes of the options' product, and the recipe fields that vary among them."""
     from ..distributed.sweep import grid  # the dask extra: only when a grid is built
 
+    if RECIPES[args.recipe].model is not None:  # sweeps train on flat pixels: MLPs only
+        raise UsageError(f"--recipe {args.recipe}: sweeps train MLPs, and {args.recipe} is "
+                         f"a convnet (train it with 'functional-nn train --recipe "
+                         f"{args.recipe}')")
     lists = {OPTIONS[o][0]: v for o in OPTIONS if (v := _values(o, getattr(args, o)))}
     try:
         configs = grid(base=RECIPES[args.recipe], **lists)

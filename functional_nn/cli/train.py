@@ -12,7 +12,6 @@ memory is refused before it is built.
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import os
 import time
@@ -25,7 +24,7 @@ import numpy.typing as npt
 
 from .. import __version__, checkpoint
 from .._memory import available_memory
-from ..data import Dataset, flatten_images
+from ..data import Dataset
 from ..flat import Flat, unflatten
 from ..layers import ACTIVATIONS, Sequential, param_count
 from ..recipes import (
@@ -34,14 +33,17 @@ from ..recipes import (
     SCHEDULES,
     Epoch,
     EpochRecord,
+    Recipe,
     build_params,
     epoch_plan,
     epoch_stream,
     memory_estimate,
+    model_spec,
 )
+from ..specs import SpecError, blueprint, network_inputs, spec_of
 from ..train import TrainingDiverged, TrainState, steps_per_epoch
 from .config import DEFAULT_RECIPE, RunConfig, describe, resolve
-from .dataset import class_count, load_data
+from .dataset import class_count, image_shape, load_data
 from .errors import CliError, Interrupted
 from .figures import draw_all, prepare_plots
 from .files import check_distinct, check_writable, write_json
@@ -50,6 +52,7 @@ from .options import (
     add_data_options,
     add_json_option,
     hidden_sizes,
+    network_spec,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -61,6 +64,7 @@ from .resume import Resumed, fingerprint, load_resumed, resumed_config
 __all__ = ["TrainResult", "add_parser", "run", "train"]
 
 State = TrainState[Flat[Sequential], Any]
+Arrays = npt.NDArray[np.float32]
 
 
 def add_parser(subparsers: Subparsers) -> None:
@@ -68,16 +72,27 @@ def add_parser(subparsers: Subparsers) -> None:
     d = RECIPES[DEFAULT_RECIPE]
     p = subparsers.add_parser(
         "train", help="train a network and save a checkpoint",
-        description="Train a multi-layer perceptron on an MNIST-style dataset. The run starts "
+        description="Train a network on an MNIST-style dataset: a multi-layer perceptron "
+                    "(--hidden) or any network written as a spec (--model). The run starts "
                     f"from a named recipe (--recipe, default {DEFAULT_RECIPE}: "
-                    "784-16-16-10 ReLU, adam 1e-3, batch 32, 5 epochs); explicit flags "
-                    "override its values.")
+                    "784-16-16-10 ReLU, adam 1e-3, batch 32, 5 epochs; convnet: a small "
+                    "convnet); explicit flags override its values.")
     p.add_argument("--recipe", choices=sorted(RECIPES), help=f"(default {DEFAULT_RECIPE})")
     add_data_options(p, dataset_help="dataset to train on (default mnist)")
     p.add_argument("--hidden", type=hidden_sizes, metavar="SIZES",
                    help=f"comma-separated hidden layer sizes, '' or none for no hidden layer "
                         f"(default {','.join(map(str, d.hidden))})")
     p.add_argument("--activation", choices=tuple(ACTIVATIONS), help=f"(default {d.activation})")
+    p.add_argument("--model", type=network_spec, metavar="SPEC",
+                   help="the whole network, instead of --hidden and --activation: layers "
+                        "first to last, comma-separated: conv<H>x<W>-<C> (C filters of HxW; "
+                        "-same pads to keep the image size, -s<S> strides S), maxpool<W> and "
+                        "avgpool<W> (WxW windows; -s<S> strides S), dense<N>, relu, tanh, "
+                        "sigmoid, flatten, dropout<P>, batchnorm, layernorm. A network "
+                        "starting with dense takes flat pixels, any other channels-last "
+                        "images; the last layer gives one output per class. E.g. the Keras "
+                        "simple convnet: conv3x3-32,relu,maxpool2,conv3x3-64,relu,maxpool2,"
+                        "flatten,dropout0.5,dense10")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"(default {d.optimizer})")
     p.add_argument("--lr", type=positive_float,
                    help=f"learning rate (default {d.learning_rate:g})")
@@ -90,7 +105,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, help=f"(default {d.batch_size})")
     p.add_argument("--epochs", type=positive_int, help=f"(default {d.epochs})")
     p.add_argument("--seed", type=non_negative_int,
-                   help=f"seeds the initial weights and the shuffling (default {d.seed})")
+                   help=f"seeds the initial weights, the shuffling and Dropout's masks "
+                        f"(default {d.seed})")
     p.add_argument("--max-steps", type=positive_int, metavar="N",
                    help="stop after N optimizer steps in total, even mid-epoch, for quick runs "
                         "and tests; the schedule stays that of the full run, so the result is "
@@ -118,7 +134,7 @@ class TrainResult:
     """The final state and what was measured on the way."""
 
     state: State
-    sizes: list[int]
+    architecture: dict[str, object]
     history: list[EpochRecord]
     loss_trace: dict[str, object]
     seconds: float
@@ -180,18 +196,45 @@ def _trace(epoch: Epoch, every: int) -> list[float]:
             for i in range(epoch.record.steps) if (before + i + 1) % every == 0]
 
 
-def _check_memory(config: RunConfig, sizes: list[int], samples: int, test: int) -> None:
-    """Refuse, in one line, a run that the machine has not the memory for."""
+def _name(recipe: Recipe, shape: tuple[int, ...], classes: int) -> str:
+    """The network as the lines name it: an MLP by its sizes, another by its spec."""
+    if recipe.model is None:
+        return "-".join(map(str, [math.prod(shape), *recipe.hidden, classes]))
+    return recipe.model
+
+
+def _check_fit(config: RunConfig, shape: tuple[int, ...], classes: int, samples: int,
+               test: int) -> None:
+    """Refuse, in one line, a network that does not fit the data, and a run that the machine
+    has not the memory for."""
     recipe = config.recipe
-    need = memory_estimate(recipe, sizes[0], sizes[-1], samples, test)
+    try:
+        need = memory_estimate(recipe, shape, classes, samples, test)
+    except SpecError as error:
+        raise CliError(f"model {recipe.model} does not fit {config.dataset} "
+                       f"({'x'.join(map(str, shape))} images, {classes} classes): "
+                       f"{error}") from None
     room = available_memory()
     if room is not None and need > room:
-        params = sum(a * b + b for a, b in itertools.pairwise(sizes))
-        raise CliError(f"out of memory: training a {'-'.join(map(str, sizes))} network "
+        params = param_count(blueprint(model_spec(recipe, classes), shape))
+        what = "--model" if recipe.model else "--hidden sizes"
+        raise CliError(f"out of memory: training a {_name(recipe, shape, classes)} network "
                        f"({params:,} parameters) with {recipe.optimizer} at batch "
                        f"{recipe.batch_size} needs about {need / 1e9:.1f} GB, but "
-                       f"{room / 1e9:.1f} GB is available; try smaller --hidden sizes or "
+                       f"{room / 1e9:.1f} GB is available; try a smaller {what} or "
                        "--batch-size")
+
+
+def _architecture(recipe: Recipe, net: Sequential, x: Arrays,
+                  classes: int) -> dict[str, object]:
+    """What the checkpoint records of the network: its spec, input shape and size (an MLP's
+    layer sizes and activation too)."""
+    out: dict[str, object] = {"spec": spec_of(net), "input_shape": list(x.shape[1:]),
+                              "parameters": param_count(net)}
+    if recipe.model is None:
+        out = {"sizes": [x.shape[1], *recipe.hidden, classes], "activation": recipe.activation,
+               **out}
+    return out
 
 
 def _merged(before: EpochRecord, now: EpochRecord) -> EpochRecord:
@@ -208,20 +251,22 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
     each epoch as it ends (and handing the result so far to ``on_epoch``), so the result is
     the library's to the bit; ``resumed`` continues a run stopped earlier."""
     recipe = config.recipe
-    x, y = flatten_images(data.train_x), data.train_y
-    test_x, test_y = flatten_images(data.test_x), data.test_y
-    classes = class_count(data)
-    plan = epoch_plan(steps_per_epoch(len(x), recipe.batch_size), recipe.epochs,
+    classes, shape = class_count(data), image_shape(data)
+    plan = epoch_plan(steps_per_epoch(len(data.train_x), recipe.batch_size), recipe.epochs,
                       config.max_steps)
     if not plan:
         raise CliError(f"dataset {config.dataset!r} has no training images")
-    sizes = [x.shape[1], *recipe.hidden, classes]
-    _check_memory(config, sizes, len(x), len(test_x))
+    _check_fit(config, shape, classes, len(data.train_x), len(data.test_x))
     stamp = fingerprint(data)
-    params = None if resumed else build_params(recipe, x.shape[1], classes)
-    count = param_count(resumed.state.params if resumed else params)
-    output.say(f"training a {'-'.join(map(str, sizes))} {recipe.activation} network "
-               f"({count:,} parameters) on {config.dataset}: {len(x):,} train / "
+    params = None if resumed else build_params(recipe, shape, classes)
+    net = unflatten(resumed.state.params) if resumed else params
+    assert isinstance(net, Sequential)
+    x, y = network_inputs(net, data.train_x), data.train_y
+    test_x, test_y = network_inputs(net, data.test_x), data.test_y
+    architecture = _architecture(recipe, net, x, classes)
+    kind = f" {recipe.activation}" if recipe.model is None else ""
+    output.say(f"training a {_name(recipe, shape, classes)}{kind} network "
+               f"({param_count(net):,} parameters) on {config.dataset}: {len(x):,} train / "
                f"{len(test_x):,} test images")
     output.say(describe(recipe, sum(plan)))
     if resumed:
@@ -244,7 +289,7 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
             trace += _trace(epoch, every)
             state = epoch.state
             if on_epoch is not None:  # first: once its line is out, the epoch is saved
-                on_epoch(TrainResult(state, sizes, list(history), {"every": every,
+                on_epoch(TrainResult(state, architecture, list(history), {"every": every,
                                      "loss": list(trace)},
                                      before + time.perf_counter() - started, stamp))
             output.say(f"epoch {r.epoch}/{len(plan)}: loss {r.train_loss:.4f}, test accuracy "
@@ -255,7 +300,7 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
         raise CliError(f"dataset {config.dataset!r}: {error}") from None
     assert state is not None
     trace_record: dict[str, object] = {"every": every, "loss": trace}
-    return TrainResult(state, sizes, history, trace_record,
+    return TrainResult(state, architecture, history, trace_record,
                        before + time.perf_counter() - started, stamp)
 
 
@@ -264,8 +309,7 @@ def summary(config: RunConfig, result: TrainResult) -> dict[str, object]:
     return {
         "dataset": config.dataset,
         "recipe": config.recipe_name,
-        "architecture": {"sizes": result.sizes, "activation": config.recipe.activation,
-                         "parameters": param_count(result.state.params)},
+        "architecture": result.architecture,
         "config": config.to_json(),
         "seed": config.recipe.seed,
         "epochs": len(result.history),
@@ -337,9 +381,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.metrics:
         write_json(args.metrics, record)
     if args.plots:
-        test_x: npt.NDArray[np.float32] = flatten_images(data.test_x)
-        for path in draw_all(args.plots, record, unflatten(result.state.params), test_x,
-                             data.test_y):
+        net = unflatten(result.state.params)
+        for path in draw_all(args.plots, record, net, network_inputs(net, data.test_x),
+                             data.test_y, state=result.state.model_state):
             output.say(f"wrote {path}")
     saved_what = f"saved {out}" + (f" and {args.metrics}" if args.metrics else "")
     accuracy = f"test accuracy {result.history[-1].test_accuracy:.2%} after " if (

@@ -15,11 +15,11 @@ from .conv import Conv2D, Flatten, MaxPool2D
 from .dense import ACTIVATIONS, Dense, ReLU, Sequential
 from .norms import BatchNorm, Dropout
 
-__all__ = ["convnet", "mlp", "param_count"]
+__all__ = ["convnet", "float_dtype", "init_weight", "mlp", "param_count"]
 
 
-def _init_weight(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int,
-                 activation: str, dtype: np.dtype[np.floating]) -> Array:
+def init_weight(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int,
+                activation: str, dtype: np.dtype[np.floating]) -> Array:
     """He (normal) init for ReLU, Glorot (uniform) for tanh and sigmoid, drawn in ``dtype``."""
     draw = np.float32 if dtype == np.float32 else np.float64
     w: Array
@@ -31,7 +31,8 @@ def _init_weight(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, 
     return w.astype(dtype, copy=False)
 
 
-def _float_dtype(name: str, dtype: npt.DTypeLike) -> np.dtype[np.floating]:
+def float_dtype(name: str, dtype: npt.DTypeLike) -> np.dtype[np.floating]:
+    """``dtype`` as a numpy floating dtype; ``ValueError`` naming ``name`` otherwise."""
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise ValueError(f"{name} needs a floating dtype, got {dt}")
@@ -54,11 +55,11 @@ def mlp(sizes: Sequence[int], *, seed: int, activation: str = "relu",
         raise ValueError(f"mlp needs at least two positive integer sizes, got {sizes}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
-    dt = _float_dtype("mlp", dtype)
+    dt = float_dtype("mlp", dtype)
     rng = np.random.default_rng(seed)
     layers: list[object] = []
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
-        w = _init_weight(rng, (fan_in, fan_out), fan_in, fan_out, activation, dt)
+        w = init_weight(rng, (fan_in, fan_out), fan_in, fan_out, activation, dt)
         layers.append(Dense(w, np.zeros(fan_out, dtype=dt)))
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -97,12 +98,12 @@ def convnet(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, *, seed
                          f"{tuple(input_shape)}")
     [classes, kernel, pool] = _positive("classes, kernel and pool", [classes, kernel, pool])
     filters, hidden = _positive("filters", filters), _positive("hidden", hidden)
-    dt = _float_dtype("convnet", dtype)
+    dt = float_dtype("convnet", dtype)
     rng = np.random.default_rng(seed)
     layers: list[object] = []
     for out_channels in filters:
         fan_in = kernel * kernel * channels
-        w = _init_weight(rng, (kernel, kernel, channels, out_channels), fan_in,
+        w = init_weight(rng, (kernel, kernel, channels, out_channels), fan_in,
                          kernel * kernel * out_channels, "relu", dt)
         layers.append(Conv2D(w, np.zeros(out_channels, dt), padding=padding))
         if padding == "valid":
@@ -118,12 +119,12 @@ def convnet(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, *, seed
     layers.append(Flatten())
     features = height * width * channels
     for size in hidden:
-        w = _init_weight(rng, (features, size), features, size, "relu", dt)
+        w = init_weight(rng, (features, size), features, size, "relu", dt)
         layers += [Dense(w, np.zeros(size, dt)), ReLU()]
         features = size
     if dropout:
         layers.append(Dropout(dropout))
-    w = _init_weight(rng, (features, classes), features, classes, "relu", dt)
+    w = init_weight(rng, (features, classes), features, classes, "relu", dt)
     layers.append(Dense(w, np.zeros(classes, dt)))
     return Sequential(tuple(layers))
 

@@ -19,21 +19,26 @@ from .._array import Array
 from ..layers import AvgPool2D, MaxPool2D
 from .core import Context, register
 
-__all__: list[str] = []
+__all__ = ["pool_output_shape"]
 
 Pool = MaxPool2D | AvgPool2D
 
 
-def _output_shape(layer: Pool, x: Array) -> tuple[int, int]:
-    kind = type(layer).__name__
-    if x.ndim != 4:
-        raise ValueError(f"{kind} expects inputs of shape (batch, height, width, channels), "
-                         f"got {x.shape}")
+def pool_output_shape(layer: Pool, height: int, width: int) -> tuple[int, int]:
+    """The (rows, columns) of ``layer``'s output on a ``height`` × ``width`` image;
+    ``ValueError`` when its window does not fit."""
     (kh, kw), (sh, sw) = layer.window, layer.stride
-    h, w = x.shape[1:3]
-    if kh > h or kw > w:
-        raise ValueError(f"{kind}'s {kh}x{kw} window does not fit a {h}x{w} image")
-    return (h - kh) // sh + 1, (w - kw) // sw + 1
+    if kh > height or kw > width:
+        raise ValueError(f"{type(layer).__name__}'s {kh}x{kw} window does not fit a "
+                         f"{height}x{width} image")
+    return (height - kh) // sh + 1, (width - kw) // sw + 1
+
+
+def _output_shape(layer: Pool, x: Array) -> tuple[int, int]:
+    if x.ndim != 4:
+        raise ValueError(f"{type(layer).__name__} expects inputs of shape (batch, height, "
+                         f"width, channels), got {x.shape}")
+    return pool_output_shape(layer, *x.shape[1:3])
 
 
 def _columns(a: Array, window: int, stride: int, size: int) -> list[Array]:
