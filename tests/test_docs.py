@@ -33,7 +33,7 @@ API_MODULES = ["functional_nn.tree", "functional_nn.maps", "functional_nn.flat",
                "functional_nn.layers", "functional_nn.rules", "functional_nn.model",
                "functional_nn.losses", "functional_nn.optim", "functional_nn.train",
                "functional_nn.metrics", "functional_nn.checkpoint", "functional_nn.data",
-               "functional_nn.recipes", "functional_nn.testing",
+               "functional_nn.recipes", "functional_nn.specs", "functional_nn.testing",
                "functional_nn.testing.strategies", "functional_nn.distributed",
                "functional_nn.export"]
 # Pages whose Python is not checked, and why.
