@@ -60,5 +60,5 @@ def owned(array: Array) -> Array:
     Only for arrays that nobody else has seen (private temporaries about to be handed out).
     The view's base is read-only, so numpy refuses to make the view writable again.
     """
-    array.flags.writeable = False
+    array.setflags(write=False)
     return array.view()

@@ -39,6 +39,7 @@ __all__ = ["Flat", "Flattened", "Layout", "flatten", "from_flattened", "layout_o
            "unflatten"]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -87,17 +88,22 @@ class Layout(Generic[T]):
         """The leaves of the tree stored in ``buffer``, in leaf order (views, no copies)."""
         return _views(self, buffer)
 
-    def expand(self, values: Sequence[bool]) -> npt.NDArray[np.bool_]:
-        """One value per leaf, repeated over that leaf's elements: a read-only bool buffer.
+    def expand(self, values: Sequence[V], dtype: npt.DTypeLike = np.bool_) -> npt.NDArray[Any]:
+        """One value per leaf, repeated over that leaf's elements: a read-only buffer of
+        ``dtype`` (bool by default), made once per layout, values and dtype.
 
-        How a per-leaf choice (a mask) becomes a whole-buffer one.
+        How a per-leaf choice (a mask, a decay rate) becomes a whole-buffer one.
+
+        >>> layout_of({"w": np.zeros((2, 2)), "b": np.zeros(1)}).expand([False, True])
+        array([False,  True,  True,  True,  True])
         """
-        return _expand(self, tuple(bool(v) for v in values))
+        return _expand(self, tuple(values), np.dtype(dtype))
 
 
 @functools.lru_cache(maxsize=64)
-def _expand(layout: Layout[Any], values: tuple[bool, ...]) -> npt.NDArray[np.bool_]:
-    out = np.empty(layout.size, np.bool_)
+def _expand(layout: Layout[Any], values: tuple[Any, ...],
+            dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    out = np.empty(layout.size, dtype)
     o = layout.offsets
     for i, value in enumerate(values):
         out[o[i]:o[i + 1]] = value
@@ -133,9 +139,13 @@ class Flat(Generic[T]):
         """A Flat of a buffer the caller made and froze (:func:`~._array.owned`) and checked
         against ``layout``: the constructor without its checks, for the library's hot paths."""
         flat = object.__new__(cls)
-        object.__setattr__(flat, "layout", layout)
-        object.__setattr__(flat, "buffer", buffer)
+        _set_layout(flat, layout)  # the slots' own setters: a third cheaper than setattr
+        _set_buffer(flat, buffer)
         return flat
+
+
+_set_layout = Flat.__dict__["layout"].__set__
+_set_buffer = Flat.__dict__["buffer"].__set__
 
 
 @overload

@@ -105,7 +105,10 @@ _NONE_DEF: TreeDef[object] = TreeDef(NONE, None, (), (), 0)
 
 def _node(kind: int, node_type: type | None, aux: tuple[object, ...],
           children: list[TreeDef[object]]) -> TreeDef[object]:
-    return TreeDef(kind, node_type, aux, tuple(children), sum(c.num_leaves for c in children))
+    count = 0
+    for child in children:
+        count += child.num_leaves
+    return TreeDef(kind, node_type, aux, tuple(children), count)
 
 
 def _flatten_into(tree: object, leaves: list[object]) -> TreeDef[object]:
@@ -118,7 +121,7 @@ def _flatten_into(tree: object, leaves: list[object]) -> TreeDef[object]:
     if layout is not None:
         names, static = layout
         kids = [_flatten_into(getattr(tree, n), leaves) for n in names]
-        return _node(ATTRS, cls, tuple(getattr(tree, n) for n in static), kids)
+        return _node(ATTRS, cls, tuple([getattr(tree, n) for n in static]), kids)
     if tree is None:
         return _NONE_DEF
     if cls is tuple or cls is list:
@@ -149,6 +152,29 @@ def tree_flatten(tree: T) -> tuple[list[object], TreeDef[T]]:
     return leaves, cast("TreeDef[T]", treedef)
 
 
+def _leaves_into(tree: object, leaves: list[object]) -> None:
+    """Append the leaves of ``tree`` to ``leaves``: the walk of :func:`_flatten_into`, without
+    building the structure (a third of the cost when only the leaves are wanted)."""
+    cls = type(tree)
+    if cls is np.ndarray:
+        leaves.append(tree)
+        return
+    layout = field_layout(cls)
+    if layout is not None:
+        for name in layout[0]:
+            _leaves_into(getattr(tree, name), leaves)
+    elif tree is None:
+        return
+    elif cls is tuple or cls is list or (isinstance(tree, tuple) and hasattr(cls, "_fields")):
+        for child in cast("Iterable[object]", tree):
+            _leaves_into(child, leaves)
+    elif isinstance(tree, dict):
+        for key in sorted(tree):
+            _leaves_into(tree[key], leaves)
+    else:
+        leaves.append(tree)
+
+
 def tree_leaves(tree: object) -> list[object]:
     """The leaves of a tree, left to right.
 
@@ -158,7 +184,7 @@ def tree_leaves(tree: object) -> list[object]:
     [1, 2, 3]
     """
     leaves: list[object] = []
-    _flatten_into(tree, leaves)
+    _leaves_into(tree, leaves)
     return leaves
 
 

@@ -53,6 +53,25 @@ def test_leaf_order_is_stable_and_paths_unique(tree: object) -> None:
     assert [p for p, _ in fnn.tree_leaves_with_path(tree)] == paths
 
 
+class _Row(tuple[int, int]):
+    """A tuple subclass that is not a named tuple: a leaf."""
+
+
+class _Pair(NamedTuple):
+    first: object
+    second: object
+
+
+@given(trees, st.sampled_from([None, "named", "subclass"]))
+def test_leaves_are_the_leaves_of_flatten(tree: object, wrap: str | None) -> None:
+    if wrap == "named":
+        tree = _Pair(tree, [tree])
+    elif wrap == "subclass":
+        tree = {"row": _Row((1, 2)), "tree": tree}
+    leaves = fnn.tree_leaves(tree)
+    assert [id(x) for x in leaves] == [id(x) for x in fnn.tree_flatten(tree)[0]]
+
+
 @given(trees)
 def test_map_with_path_sees_the_paths(tree: object) -> None:
     assert fnn.tree_leaves(fnn.tree_map_with_path(lambda p, x: p, tree)) == fnn.tree_paths(tree)

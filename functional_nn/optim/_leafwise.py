@@ -28,11 +28,15 @@ def leafwise(f: Callable[..., tuple[Array, ...]], trees: tuple[object, ...],
     otherwise). ``f`` returns fresh arrays (they are handed out read-only).
     """
     first = trees[0]
-    if type(first) is Flat and all(type(t) is Flat and t.layout is first.layout
-                                   for t in trees[1:]):
-        # a Flat's one leaf is its buffer: skip the general flatten and rebuild
-        result = f(*[t.buffer for t in trees])  # type: ignore[attr-defined]
-        return tuple(Flat.of(first.layout, _owned(r)) for r in result)
+    if type(first) is Flat:  # a Flat's one leaf is its buffer: no general flatten and rebuild
+        layout = first.layout
+        buffers = []
+        for t in trees:
+            if type(t) is not Flat or t.layout is not layout:
+                break
+            buffers.append(t.buffer)
+        else:
+            return tuple([Flat.of(layout, _owned(r)) for r in f(*buffers)])
     leaves, treedef = tree_flatten(trees[0])
     columns = [leaves]
     for tree, name in zip(trees[1:], names[1:], strict=True):

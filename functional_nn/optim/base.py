@@ -201,31 +201,53 @@ def leaves_like(treedef: TreeDef[P], tree: object, what: str) -> list[Array]:
     return cast("list[Array]", leaves)
 
 
-def mask_flags(mask: Mask, params: object) -> list[bool | npt.NDArray[np.bool_]]:
-    """One flag per leaf of ``params``, from ``mask(path, leaf)`` or from a tree of bools.
+def leaf_flags(mask: Mask, params: object) -> list[bool]:
+    """One bool per leaf of ``params``, from ``mask(path, leaf)`` or from a tree of bools.
 
-    For a :class:`~functional_nn.flat.Flat` the mask speaks of the leaves of its tree, and the
-    one flag is a bool per element of the buffer.
+    For a :class:`~functional_nn.flat.Flat` the mask speaks of the leaves of its tree. A mask
+    function is asked once per layout (as a traced optax mask is asked once per structure), so
+    it must answer from the path and the leaf's shape and dtype, not from the values.
     """
     if isinstance(params, Flat):
-        layout = params.layout
-        flags: list[bool | npt.NDArray[np.bool_]]
-        if callable(mask):  # the layout knows the paths: no tree to build or walk
-            flags = [bool(mask(path, leaf))
-                     for path, leaf in zip(layout.paths, layout.leaves(params.buffer),
-                                           strict=True)]
-        else:
-            flags = mask_flags(mask, params.tree)
-        return [layout.expand(cast("list[bool]", flags))]
-    if callable(mask):
+        if callable(mask):
+            return list(_flat_flags(mask, params))
+        treedef = params.layout.treedef
+    elif callable(mask):
         return [bool(mask(path, cast("Array", leaf)))
                 for path, leaf in tree_leaves_with_path(params)]
+    else:
+        treedef = tree_flatten(params)[1]
     bools, mask_def = tree_flatten(mask)
-    param_def = tree_flatten(params)[1]
-    if mask_def != param_def:
+    if mask_def != treedef:
         raise TreeStructureError(f"mask has structure {mask_def!r}, but the parameters have "
-                                 f"{param_def!r}")
+                                 f"{treedef!r}")
     try:
         return [bool(f) for f in bools]
     except ValueError:
         raise TypeError("a mask tree needs one bool per leaf") from None
+
+
+_FLAT_FLAGS: dict[tuple[object, MaskFn], tuple[bool, ...]] = {}
+
+
+def _flat_flags(mask: MaskFn, flat: Flat[Any]) -> tuple[bool, ...]:
+    """``mask(path, leaf)`` for each leaf of a Flat's tree, asked once per layout and mask."""
+    key = (flat.layout, mask)
+    found = _FLAT_FLAGS.get(key)
+    if found is None:
+        layout = flat.layout
+        found = tuple(bool(mask(path, leaf)) for path, leaf in
+                      zip(layout.paths, layout.leaves(flat.buffer), strict=True))
+        if len(_FLAT_FLAGS) >= 64:  # a bound for programs that make many layouts
+            _FLAT_FLAGS.clear()
+        _FLAT_FLAGS[key] = found
+    return found
+
+
+def mask_flags(mask: Mask, params: object) -> list[bool | npt.NDArray[np.bool_]]:
+    """One flag per leaf of ``params`` (see :func:`leaf_flags`); for a
+    :class:`~functional_nn.flat.Flat`, whose one leaf is its buffer, a bool per element."""
+    flags = leaf_flags(mask, params)
+    if isinstance(params, Flat):
+        return [params.layout.expand(flags)]
+    return cast("list[bool | npt.NDArray[np.bool_]]", flags)

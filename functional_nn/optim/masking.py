@@ -17,8 +17,18 @@ import numpy.typing as npt
 
 from .._array import Array, owned
 from .._validators import non_negative
+from ..flat import Flat
 from ..tree import tree_flatten, tree_leaves
-from .base import EmptyState, Mask, Optimizer, flatten_arrays, leaves_like, mask_flags
+from ._leafwise import leafwise
+from .base import (
+    EmptyState,
+    Mask,
+    Optimizer,
+    flatten_arrays,
+    leaf_flags,
+    leaves_like,
+    mask_flags,
+)
 from .transforms import empty_init
 
 __all__ = ["MaskedState", "add_decayed_weights", "masked"]
@@ -35,27 +45,33 @@ def add_decayed_weights(weight_decay: float,
     Followed by :func:`~.transforms.scale_by_learning_rate` this is the ``p ← p − η·λ·p`` of
     AdamW (Loshchilov & Hutter, *Decoupled Weight Decay Regularization*, 2019). ``mask`` is a
     :data:`~.base.MaskFn` such as ``lambda path, leaf: not path.endswith(".b")`` or a tree of
-    bools; leaves it leaves out pass through unchanged.
+    bools; the leaves it leaves out decay at the rate 0 (``u ← u + 0·p``).
     """
     wd = non_negative("weight_decay", weight_decay)
 
-    def decay(u: Array, p: Array, selected: Flag) -> Array:
-        if selected is False:
-            return u
-        out = np.multiply(p, p.dtype.type(wd), out=np.empty_like(p))
-        if selected is not True:  # an element mask (a Flat): zero decay where left out
-            out *= selected
+    def decay(u: Array, p: Array, rate: Array | float) -> tuple[Array]:
+        out = np.multiply(p, rate, out=np.empty_like(p))
         out += u
-        return owned(out)
+        return (out,)
 
     def update_fn(grads: P, state: EmptyState, params: P) -> tuple[P, EmptyState]:
-        leaves, treedef = flatten_arrays(grads)
-        ps = leaves_like(treedef, params, "params")
-        flags: Sequence[Flag] = [True] * len(ps) if mask is None else mask_flags(mask, params)
-        out = [decay(u, p, f) for u, p, f in zip(leaves, ps, flags, strict=True)]
-        return treedef.unflatten(out), state
+        updates: P = leafwise(decay, (grads, params, _rates(wd, mask, params)),
+                              ("the updates", "params", "the decay rates"))[0]
+        return updates, state
 
     return Optimizer(empty_init, update_fn)
+
+
+def _rates(wd: float, mask: Mask | None, params: object) -> object:
+    """The decay rate of each leaf, as a tree like ``params``: ``wd`` where the mask selects
+    and 0 elsewhere; on a Flat, a Flat of one rate per element (made once per layout)."""
+    if isinstance(params, Flat):
+        layout = params.layout
+        flags = [True] * len(layout.shapes) if mask is None else leaf_flags(mask, params)
+        return Flat.of(layout, layout.expand([wd if f else 0.0 for f in flags], layout.dtype))
+    leaves, treedef = tree_flatten(params)
+    flags = [True] * len(leaves) if mask is None else leaf_flags(mask, params)
+    return treedef.unflatten([wd if f else 0.0 for f in flags])
 
 
 @attrs.frozen

@@ -3,8 +3,9 @@
 Each transform's formula is written once, for one leaf, and mapped over the trees with
 :func:`~._leafwise.leafwise`; on a :class:`~functional_nn.flat.Flat` the leaf is the whole
 parameter vector. Per-leaf state (moments, traces) has the dtype of the parameter leaf; all
-arithmetic stays in the leaf's dtype, with Python-float hyperparameters cast by
-``dtype.type(x)``. New arrays are read-only, and no input is modified.
+arithmetic stays in the leaf's dtype: every result is written into an array of that dtype
+(``out=`` or in place), where numpy casts a Python-float hyperparameter to it. New arrays are
+read-only, and no input is modified.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ LearningRate: TypeAlias = float | Schedule
 def scaled(factor: float, tree: P) -> P:
     """``factor · u`` for every leaf ``u`` of ``tree``, in the leaf's dtype."""
     def leaf(u: Array) -> tuple[Array]:
-        return (u * u.dtype.type(factor),)
+        return (np.multiply(u, factor, out=np.empty_like(u)),)
     out: P = leafwise(leaf, (tree,), ("the updates",))[0]
     return out
 
@@ -161,12 +162,11 @@ def trace(decay: float, nesterov: bool = False) -> Optimizer[TraceState]:
         return TraceState(zeros_like(params))
 
     def momentum_leaf(g: Array, v: Array) -> tuple[Array, Array]:
-        dt = v.dtype.type
-        new_v = np.multiply(v, dt(beta), out=np.empty_like(v))
+        new_v = np.multiply(v, beta, out=np.empty_like(v))
         new_v += g  # v ← β·v + g
         if not nesterov:
             return new_v, new_v
-        u = np.multiply(new_v, dt(beta), out=np.empty_like(v))
+        u = np.multiply(new_v, beta, out=np.empty_like(v))
         u += g  # u = g + β·v
         return new_v, u
 
@@ -213,21 +213,20 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999,
         bc2_sqrt = math.sqrt(1.0 - beta2**t)
 
         def adam_leaf(g: Array, m: Array, v: Array) -> tuple[Array, Array, Array]:
-            dt = m.dtype.type
             # m ← b1·m + (1−b1)·g, as the lerp m + (1−b1)·(g − m) (torch's form)
             new_m = np.subtract(g, m, out=np.empty_like(m))
-            new_m *= dt(1.0 - beta1)
+            new_m *= 1.0 - beta1
             new_m += m
             # v ← b2·v + (1−b2)·g²
-            new_v = np.multiply(v, dt(beta2), out=np.empty_like(v))
+            new_v = np.multiply(v, beta2, out=np.empty_like(v))
             u = np.multiply(g, g, out=np.empty_like(v))
-            u *= dt(1.0 - beta2)
+            u *= 1.0 - beta2
             new_v += u
             # u = m̂ / (√v̂ + eps) = m / (√v + eps·√bc2) · (√bc2 / bc1)
             np.sqrt(new_v, out=u)
-            u += dt(epsilon * bc2_sqrt)
+            u += epsilon * bc2_sqrt
             np.divide(new_m, u, out=u)
-            u *= dt(bc2_sqrt / bc1)
+            u *= bc2_sqrt / bc1
             return new_m, new_v, u
 
         mu, nu, updates = leafwise(
@@ -258,13 +257,12 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> Optimizer[ScaleByRms
         return ScaleByRmsState(zeros_like(params))
 
     def rms_leaf(g: Array, v: Array) -> tuple[Array, Array]:
-        dt = v.dtype.type
-        new_v = np.multiply(v, dt(a), out=np.empty_like(v))
+        new_v = np.multiply(v, a, out=np.empty_like(v))
         u = np.multiply(g, g, out=np.empty_like(v))
-        u *= dt(1.0 - a)
+        u *= 1.0 - a
         new_v += u  # v ← α·v + (1−α)·g²
         np.sqrt(new_v, out=u)
-        u += dt(epsilon)
+        u += epsilon
         np.divide(g, u, out=u)  # u = g / (√v + eps)
         return new_v, u
 
