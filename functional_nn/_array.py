@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+import functools
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -11,7 +12,7 @@ Array: TypeAlias = npt.NDArray[np.floating]
 """A floating-point numpy array: the leaves of parameter trees and the values that flow."""
 
 
-__all__ = ["Array", "is_frozen", "owned", "readonly"]
+__all__ = ["Array", "is_frozen", "ones", "owned", "readonly"]
 
 
 def is_frozen(array: np.ndarray) -> bool:
@@ -62,3 +63,12 @@ def owned(array: Array) -> Array:
     """
     array.setflags(write=False)
     return array.view()
+
+
+@functools.lru_cache(maxsize=32)
+def ones(n: int, dtype: np.dtype[Any]) -> Array:
+    """A read-only vector of ``n`` ones of ``dtype``: a constant, made once per length and
+    dtype, for sums written as matrix-vector products (``1ᵀ·g``)."""
+    vector = np.ones(n, dtype)
+    vector.flags.writeable = False
+    return vector

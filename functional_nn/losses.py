@@ -16,7 +16,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._array import Array
+from ._array import Array, ones
 
 __all__ = ["BinaryCrossEntropy", "CrossEntropy", "Huber", "Loss", "MeanSquaredError",
            "binary_cross_entropy", "check_labels", "cross_entropy", "huber", "log_softmax",
@@ -47,7 +47,8 @@ def softmax(logits: Array) -> Array:
 
 def check_labels(labels: npt.ArrayLike, logits_shape: tuple[int, ...]) -> npt.NDArray[np.generic]:
     """Validate labels against logits of shape (batch, classes): integer class indices of
-    shape (batch,) in ``[0, classes)``, or one-hot (or soft) rows of shape (batch, classes)."""
+    shape (batch,) in ``[0, classes)`` (returned as ``intp``), or one-hot (or soft) rows of
+    shape (batch, classes)."""
     y = np.asarray(labels)
     batch, classes = logits_shape
     if batch == 0:
@@ -57,10 +58,11 @@ def check_labels(labels: npt.ArrayLike, logits_shape: tuple[int, ...]) -> npt.ND
             raise ValueError(f"integer labels expected, got dtype {y.dtype}")
         if y.shape[0] != batch:
             raise ValueError(f"got {y.shape[0]} labels for a batch of {batch}")
-        if y.size and (y.min() < 0 or y.max() >= classes):
+        # negative labels wrap to huge unsigned ones: one reduction checks both bounds
+        if y.size and y.astype(np.uint64).max() >= classes:
             bad = y[(y < 0) | (y >= classes)][0]
             raise ValueError(f"label {bad} outside [0, {classes})")
-        return y
+        return y.astype(np.intp, copy=False)
     if y.ndim == 2:
         if y.shape != (batch, classes):
             raise ValueError(f"one-hot labels of shape {(batch, classes)} expected, got {y.shape}")
@@ -129,38 +131,41 @@ class CrossEntropy:
             raise _fail("cross_entropy", str(error)) from None
         batch, classes = outputs.shape
         eps = float(self.label_smoothing)
-        rows = np.arange(batch)
         # z = logits − max, lse = log Σ exp(z): log p = z − lse and p = exp(z) / Σ exp(z), one
-        # exp for the loss and the gradient. (Row maxima through argmax and row sums through a
-        # matrix-vector product: numpy's reductions along a short last axis cost more.)
-        z: Array = outputs - outputs[rows, outputs.argmax(axis=-1)][:, None]
+        # exp for the loss and the gradient. (Row maxima through argmax, row sums through a
+        # matrix-vector product and entries by their flat index, starts[i] + k for row i's
+        # class k: numpy's reductions along a short last axis and two-index gathers cost more.)
+        starts = np.arange(0, batch * classes, classes)
+        z: Array = outputs - outputs.reshape(-1)[starts + outputs.argmax(axis=-1)][:, None]
+        entries = z.reshape(-1)  # a view: z is fresh
         q: Array | None = None
         weights: Array | None = None  # Σ_k q_k: one per row for integer labels
         if y.ndim == 1:  # Σ_k q_k z_k = (1−ε)·z_y + ε/K · Σ_k z_k
-            picked = z[rows, y]
+            at = starts + y
+            picked = entries[at]
             if eps:
                 picked = picked * (1.0 - eps) + (eps / classes) * z.sum(axis=1)
         else:
             q = y.astype(outputs.dtype)
             if eps:
-                q *= q.dtype.type(1.0 - eps)
-                q += q.dtype.type(eps / classes)
+                q *= 1.0 - eps
+                q += eps / classes
             picked = (q * z).sum(axis=1)
-            weights = q.sum(axis=1, keepdims=True)
+            weights = q.sum(axis=1)
         np.exp(z, out=z)
-        total = z @ np.ones((classes, 1), z.dtype)
+        total = z @ ones(classes, z.dtype)
         lse = np.log(total)
-        z /= total  # p
+        z /= total[:, None]  # p
         weighted = lse if weights is None else lse * weights
         value = float(weighted.sum(dtype=np.float64) - picked.sum(dtype=np.float64))
         if q is None:  # dL/dz = (p − q) / n with q = (1−ε)·onehot(y) + ε/K
-            z[rows, y] -= z.dtype.type(1.0 - eps)
+            entries[at] -= 1.0 - eps
             if eps:
-                z -= z.dtype.type(eps / classes)
+                z -= eps / classes
         else:  # dL/dz = (p · Σq − q) / n
-            z *= cast("Array", weights)
+            z *= cast("Array", weights)[:, None]
             z -= q
-        z *= z.dtype.type(1.0 / batch)
+        z *= 1.0 / batch
         return value / batch, z
 
 

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import attrs
 import numpy as np
 
-from .._array import Array
+from .._array import Array, ones
 from ..flat import layout_of
 from ..tree import tree_leaves
 
@@ -132,16 +131,8 @@ def sum_to(g: Array, out: Array) -> None:
     rows = g if g.ndim == 2 and out.ndim == 1 else g.reshape(-1, out.size)
     # Σ over the leading axes = 1ᵀ·rows: BLAS's matrix-vector product costs a third of
     # numpy's reduction over a leading axis
-    np.dot(_ones(rows.shape[0], rows.dtype), rows,
+    np.dot(ones(rows.shape[0], rows.dtype), rows,
            out=out if out.ndim == 1 else out.reshape(out.size))
-
-
-@functools.lru_cache(maxsize=16)
-def _ones(n: int, dtype: np.dtype[Any]) -> Array:
-    """A read-only vector of ``n`` ones: a constant, made once per length and dtype."""
-    ones = np.ones(n, dtype)
-    ones.flags.writeable = False
-    return ones
 
 
 def init_state(layer: object) -> Any:
