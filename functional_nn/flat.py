@@ -82,7 +82,8 @@ class Layout(Generic[T]):
 
     def unflatten(self, buffer: Array) -> T:
         """The tree whose leaves are views of ``buffer`` (writable exactly when it is)."""
-        return cast("T", self._builder.run(buffer))
+        tree: T = self._builder.run(buffer)
+        return tree
 
     def leaves(self, buffer: Array) -> list[Array]:
         """The leaves of the tree stored in ``buffer``, in leaf order (views, no copies)."""
@@ -132,7 +133,8 @@ class Flat(Generic[T]):
     @property
     def tree(self) -> T:
         """The tree, its leaves read-only views of the buffer."""
-        return self.layout.unflatten(self.buffer)
+        tree: T = self.layout._builder.run(self.buffer)  # as layout.unflatten does, one call less
+        return tree
 
     @classmethod
     def of(cls, layout: Layout[T], buffer: Array) -> Flat[T]:

@@ -59,7 +59,7 @@ def check_labels(labels: npt.ArrayLike, logits_shape: tuple[int, ...]) -> npt.ND
         if y.shape[0] != batch:
             raise ValueError(f"got {y.shape[0]} labels for a batch of {batch}")
         # negative labels wrap to huge unsigned ones: one reduction checks both bounds
-        if y.size and y.astype(np.uint64).max() >= classes:
+        if y.size and np.maximum.reduce(y.astype(np.uint64)) >= classes:
             bad = y[(y < 0) | (y >= classes)][0]
             raise ValueError(f"label {bad} outside [0, {classes})")
         return y.astype(np.intp, copy=False)
@@ -157,7 +157,8 @@ class CrossEntropy:
         lse = np.log(total)
         z /= total[:, None]  # p
         weighted = lse if weights is None else lse * weights
-        value = float(weighted.sum(dtype=np.float64) - picked.sum(dtype=np.float64))
+        value = float(np.add.reduce(weighted, dtype=np.float64)
+                      - np.add.reduce(picked, dtype=np.float64))
         if q is None:  # dL/dz = (p − q) / n with q = (1−ε)·onehot(y) + ε/K
             entries[at] -= 1.0 - eps
             if eps:

@@ -13,7 +13,7 @@ takes it as ``state=``: :func:`forward` and :func:`loss` read it at inference, a
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -91,7 +91,8 @@ def _sweep(params: P, x: npt.ArrayLike, y: npt.ArrayLike, loss: Loss, ctx: Conte
     # a writable Flat for the rules to fill (the constructor would freeze a copy)
     rule.vjp(flat, residual, g, Flat.of(layout, buffer), ctx)
     grads = Flat.of(layout, owned(buffer))
-    return value, cast("P", grads if isinstance(params, Flat) else grads.tree), state
+    result: Any = grads if isinstance(params, Flat) else grads.tree
+    return value, result, state
 
 
 def value_and_grad(params: P, x: npt.ArrayLike, y: npt.ArrayLike, *,

@@ -36,7 +36,10 @@ def leafwise(f: Callable[..., tuple[Array, ...]], trees: tuple[object, ...],
                 break
             buffers.append(t.buffer)
         else:
-            return tuple([Flat.of(layout, _owned(r)) for r in f(*buffers)])
+            flats = []
+            for r in f(*buffers):
+                flats.append(Flat.of(layout, _owned(r)))
+            return tuple(flats)
     leaves, treedef = tree_flatten(trees[0])
     columns = [leaves]
     for tree, name in zip(trees[1:], names[1:], strict=True):

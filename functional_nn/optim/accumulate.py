@@ -64,7 +64,7 @@ def accumulate(transform: Optimizer[S], every_k: int) -> Optimizer[AccumulateSta
         step = state.mini_step + 1
         new_sums: list[object] = []
         for g, s in zip(leaves, sums, strict=True):
-            total = np.add(s, g, out=np.empty_like(s), dtype=s.dtype)
+            total = np.add(s, g, out=np.empty(s.shape, s.dtype), dtype=s.dtype)
             if step == k:
                 total /= s.dtype.type(k)
             new_sums.append(owned(total))

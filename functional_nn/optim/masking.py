@@ -50,7 +50,7 @@ def add_decayed_weights(weight_decay: float,
     wd = non_negative("weight_decay", weight_decay)
 
     def decay(u: Array, p: Array, rate: Array | float) -> tuple[Array]:
-        out = np.multiply(p, rate, out=np.empty_like(p))
+        out = np.multiply(p, rate, out=np.empty(p.shape, p.dtype))
         out += u
         return (out,)
 

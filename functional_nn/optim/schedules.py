@@ -245,7 +245,7 @@ def warmup_cosine_decay(init_value: float, peak_value: float, warmup_steps: int,
 def validated(schedule: Schedule, step: int) -> float:
     """``schedule(step)`` checked to be a finite learning rate ≥ 0."""
     lr: object = schedule(step)
-    if not (isinstance(lr, numbers.Real) and 0.0 <= float(lr) < math.inf):
+    if not ((type(lr) is float or isinstance(lr, numbers.Real)) and 0.0 <= float(lr) < math.inf):
         raise ValueError(f"the learning-rate schedule gave {lr!r} at step {step}; "
                          "a learning rate must be >= 0 and finite")
     return float(lr)

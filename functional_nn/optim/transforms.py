@@ -46,7 +46,7 @@ LearningRate: TypeAlias = float | Schedule
 def scaled(factor: float, tree: P) -> P:
     """``factor · u`` for every leaf ``u`` of ``tree``, in the leaf's dtype."""
     def leaf(u: Array) -> tuple[Array]:
-        return (np.multiply(u, factor, out=np.empty_like(u)),)
+        return (np.multiply(u, factor, out=np.empty(u.shape, u.dtype)),)
     out: P = leafwise(leaf, (tree,), ("the updates",))[0]
     return out
 
@@ -162,11 +162,11 @@ def trace(decay: float, nesterov: bool = False) -> Optimizer[TraceState]:
         return TraceState(zeros_like(params))
 
     def momentum_leaf(g: Array, v: Array) -> tuple[Array, Array]:
-        new_v = np.multiply(v, beta, out=np.empty_like(v))
+        new_v = np.multiply(v, beta, out=np.empty(v.shape, v.dtype))
         new_v += g  # v ← β·v + g
         if not nesterov:
             return new_v, new_v
-        u = np.multiply(new_v, beta, out=np.empty_like(v))
+        u = np.multiply(new_v, beta, out=np.empty(v.shape, v.dtype))
         u += g  # u = g + β·v
         return new_v, u
 
@@ -214,12 +214,12 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999,
 
         def adam_leaf(g: Array, m: Array, v: Array) -> tuple[Array, Array, Array]:
             # m ← b1·m + (1−b1)·g, as the lerp m + (1−b1)·(g − m) (torch's form)
-            new_m = np.subtract(g, m, out=np.empty_like(m))
+            new_m = np.subtract(g, m, out=np.empty(m.shape, m.dtype))
             new_m *= 1.0 - beta1
             new_m += m
             # v ← b2·v + (1−b2)·g²
-            new_v = np.multiply(v, beta2, out=np.empty_like(v))
-            u = np.multiply(g, g, out=np.empty_like(v))
+            new_v = np.multiply(v, beta2, out=np.empty(v.shape, v.dtype))
+            u = np.multiply(g, g, out=np.empty(v.shape, v.dtype))
             u *= 1.0 - beta2
             new_v += u
             # u = m̂ / (√v̂ + eps) = m / (√v + eps·√bc2) · (√bc2 / bc1)
@@ -257,8 +257,8 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> Optimizer[ScaleByRms
         return ScaleByRmsState(zeros_like(params))
 
     def rms_leaf(g: Array, v: Array) -> tuple[Array, Array]:
-        new_v = np.multiply(v, a, out=np.empty_like(v))
-        u = np.multiply(g, g, out=np.empty_like(v))
+        new_v = np.multiply(v, a, out=np.empty(v.shape, v.dtype))
+        u = np.multiply(g, g, out=np.empty(v.shape, v.dtype))
         u *= 1.0 - a
         new_v += u  # v ← α·v + (1−α)·g²
         np.sqrt(new_v, out=u)

@@ -47,6 +47,12 @@ class Context:
         return Context(self.training, key, self.input_grad,
                        None if self.state is None else self.state[index])
 
+    def children(self, count: int) -> list[Context]:
+        """The contexts of sub-layers ``0 .. count − 1``: ``[child(i) for i in range(count)]``."""
+        if self.key is None and self.state is None:
+            return [self] * count
+        return [self.child(i) for i in range(count)]
+
     def with_state(self, state: object) -> Context:
         """The same context carrying ``state``."""
         return Context(self.training, self.key, self.input_grad, state)

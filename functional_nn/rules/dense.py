@@ -3,14 +3,14 @@ model state: see :mod:`functional_nn.rules`)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
 from .._array import Array
 from ..flat import Flat
 from ..layers import Dense, ReLU, Sequential, Sigmoid, Tanh
-from .core import Context, init_state, next_state, register, rule_for, sum_to
+from .core import _RULES, Context, init_state, next_state, register, rule_for, sum_to
 
 
 # Dense: y = x @ w + b;  dL/dw = xᵀ g,  dL/db = Σ_batch g,  dL/dx = g wᵀ.
@@ -81,14 +81,14 @@ def _tanh_vjp(layer: Tanh, y: Array, g: Array, out: Tanh, ctx: Context) -> Array
 # Sequential: y = f_n(...f_1(x));  the VJP runs the layers' VJPs in reverse (the chain rule).
 # Its model state is a tuple with one entry per layer (None for the stateless ones).
 def _sequential_forward(seq: Sequential, x: Array, ctx: Context) -> tuple[Array, list[object]]:
-    if ctx.state is not None and (type(ctx.state) is not tuple
-                                  or len(ctx.state) != len(seq.layers)):
-        raise ValueError(f"the model state does not fit this network of {len(seq.layers)} "
+    layers = seq.layers
+    if ctx.state is not None and (type(ctx.state) is not tuple or len(ctx.state) != len(layers)):
+        raise ValueError(f"the model state does not fit this network of {len(layers)} "
                          "layers: make it with init_state(params)")
     residuals = []
-    for i, layer in enumerate(seq.layers):
+    for i, (layer, child) in enumerate(zip(layers, ctx.children(len(layers)), strict=True)):
         try:
-            x, res = rule_for(layer).forward(layer, x, ctx.child(i))
+            x, res = (_RULES.get(type(layer)) or rule_for(layer)).forward(layer, x, child)
         except ValueError as error:
             raise ValueError(f"layers[{i}] ({type(layer).__name__}): {error}") from None
         residuals.append(res)
@@ -97,13 +97,17 @@ def _sequential_forward(seq: Sequential, x: Array, ctx: Context) -> tuple[Array,
 
 def _sequential_vjp(seq: Sequential, residuals: list[object], g: Array, out: Sequential,
                     ctx: Context) -> Array | None:
-    gx: Array | None = g
-    inner = ctx if ctx.input_grad else Context(ctx.training, ctx.key, True, ctx.state)
-    for i in range(len(seq.layers) - 1, -1, -1):  # every layer but the first: input_grad
-        layer = seq.layers[i]
-        child = (inner if i else ctx).child(i)
-        gx = rule_for(layer).vjp(layer, residuals[i], cast("Array", gx), out.layers[i], child)
-    return gx
+    layers, grads = seq.layers, out.layers
+    children = ctx.children(len(layers))
+    if len(layers) > 1 and not ctx.input_grad:  # every layer but the first: input_grad
+        children[1:] = Context(ctx.training, ctx.key, True, ctx.state).children(len(layers))[1:]
+    gx: Any = g  # an array for every layer but the first (input_grad)
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        gx = (_RULES.get(type(layer)) or rule_for(layer)).vjp(
+            layer, residuals[i], gx, grads[i], children[i])
+    result: Array | None = gx
+    return result
 
 
 def _sequential_init_state(seq: Sequential) -> tuple[object, ...] | None:
