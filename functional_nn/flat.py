@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, cast, overload
 
@@ -265,8 +266,13 @@ def _compile(treedef: TreeDef[object], shapes: tuple[tuple[int, ...], ...],
             env[f"I{n}"] = shared
             return f"I{n}"
         lines.append(f"    n{n} = _new(C{n})")
-        for field, kid in zip(fields, kids, strict=True):
-            lines.append(f"    _set(n{n}, {field!r}, {kid})")
+        for j, (field, kid) in enumerate(zip(fields, kids, strict=True)):
+            setter = _slot_setter(cast("type", node.node_type), field)
+            if setter is None:
+                lines.append(f"    _set(n{n}, {field!r}, {kid})")
+            else:  # the slot's own setter: a third cheaper than object.__setattr__
+                env[f"F{n}_{j}"] = setter
+                lines.append(f"    F{n}_{j}(n{n}, {kid})")
         for j, (field, value) in enumerate(zip(static, node.aux, strict=True)):
             env[f"S{n}_{j}"] = value
             lines.append(f"    _set(n{n}, {field!r}, S{n}_{j})")
@@ -276,6 +282,15 @@ def _compile(treedef: TreeDef[object], shapes: tuple[tuple[int, ...], ...],
     source = "def build(base):\n" + "".join(line + "\n" for line in lines) + f"    return {root}\n"
     exec(compile(source, "<functional_nn.flat builder>", "exec"), env)
     return _Builder(cast("Callable[[Array], Any]", env["build"]))
+
+
+def _slot_setter(cls: type, field: str) -> Callable[[object, object], None] | None:
+    """The setter of ``cls``'s slot ``field``; None when the field is not a slot."""
+    for klass in cls.__mro__:
+        slot = klass.__dict__.get(field)
+        if isinstance(slot, types.MemberDescriptorType):
+            return slot.__set__
+    return None
 
 
 @attrs.frozen

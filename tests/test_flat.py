@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,14 @@ from functional_nn.testing.strategies import Node as Pair
 from functional_nn.tree import tree_flatten, tree_leaves
 
 
+@attrs.frozen(slots=False)
+class _DictNode:
+    """An attrs node without slots: its fields live in ``__dict__``."""
+
+    left: object
+    right: object
+
+
 def float_trees() -> st.SearchStrategy[object]:
     arrays = st.tuples(st.lists(st.integers(0, 3), max_size=3).map(tuple),
                        st.integers(0, 2**31)).map(
@@ -36,7 +45,8 @@ def float_trees() -> st.SearchStrategy[object]:
         st.lists(kids, min_size=1, max_size=3).map(tuple),
         st.lists(kids, min_size=1, max_size=3),
         st.dictionaries(st.text("abc", min_size=1, max_size=2), kids, min_size=1, max_size=3),
-        st.builds(Pair, kids, kids, st.sampled_from(["p", "q"]))), max_leaves=8)
+        st.builds(Pair, kids, kids, st.sampled_from(["p", "q"])),
+        st.builds(_DictNode, kids, kids)), max_leaves=8)
 
 
 @given(float_trees())

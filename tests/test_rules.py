@@ -67,15 +67,33 @@ def test_first_layer_input_gradient_is_skipped_only_when_asked() -> None:
     assert rule_for(net).vjp(net, res, np.ones_like(y), out_like(net), TRAINING) is not None
 
 
-@pytest.mark.parametrize(("g_shape", "shape"), [
-    ((5, 3), (3,)), ((5, 3), (1, 3)), ((5, 3), (5, 1)), ((2, 5, 3), (5, 1)), ((4,), (4,))])
-def test_sum_to_undoes_broadcasting(g_shape: tuple[int, ...], shape: tuple[int, ...]) -> None:
-    g = np.random.default_rng(0).standard_normal(g_shape)
-    out = np.empty(shape)
+@st.composite
+def _broadcasts(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A shape and a shape it broadcasts to: leading axes added, size-1 axes widened."""
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
+    lead = tuple(draw(st.lists(st.integers(0, 4), min_size=0, max_size=2)))
+    wide = tuple(draw(st.integers(1, 4)) if n == 1 else n for n in shape)
+    return lead + wide, shape
+
+
+@given(_broadcasts(), st.sampled_from([np.float64, np.float32]))
+def test_sum_to_undoes_broadcasting(shapes: tuple[tuple[int, ...], tuple[int, ...]],
+                                    dtype: type[np.floating[Any]]) -> None:
+    g_shape, shape = shapes
+    g = np.random.default_rng(0).standard_normal(g_shape).astype(dtype)
+    out = np.full(shape, np.nan, dtype)
     sum_to(g, out)
     # the adjoint of broadcasting: <broadcast(b), g> == <b, sum_to(g)> for every b
     b = np.random.default_rng(1).standard_normal(shape)
-    assert np.isclose((np.broadcast_to(b, g_shape) * g).sum(), (b * out).sum())
+    assert np.isclose((np.broadcast_to(b, g_shape) * g).sum(), (b * out).sum(),
+                      rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("g_shape", "shape"), [((6, 4), (3,)), ((3,), (1, 3)), ((2, 5), (2,))])
+def test_sum_to_refuses_shapes_that_do_not_broadcast(g_shape: tuple[int, ...],
+                                                      shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="is not a broadcast of shape"):
+        sum_to(np.ones(g_shape), np.empty(shape))
 
 
 def test_keys_are_per_layer_and_reproducible() -> None:

@@ -130,8 +130,12 @@ def sum_to(g: Array, out: Array) -> None:
     """
     lead = g.ndim - out.ndim
     if g.shape[lead:] != out.shape:  # size-1 axes of out were broadcast too: sum those first
-        kept = tuple(lead + i for i, n in enumerate(out.shape) if n == 1)
-        g = g.sum(axis=kept, keepdims=True)
+        if lead >= 0:
+            g = g.sum(axis=tuple(lead + i for i, n in enumerate(out.shape) if n == 1),
+                      keepdims=True)
+        if lead < 0 or g.shape[lead:] != out.shape:
+            raise ValueError(f"sum_to: a cotangent of shape {g.shape} is not a broadcast of "
+                             f"shape {out.shape}")
     if g.dtype != out.dtype:
         g = g.astype(out.dtype)
     rows = g if g.ndim == 2 and out.ndim == 1 else g.reshape(-1, out.size)
