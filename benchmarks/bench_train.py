@@ -446,12 +446,22 @@ def bench_net(net: str, names: list[str], args: argparse.Namespace, n: int,
     if "functional_nn" in c:
         for other in c:
             if other in ("numpy_loop", "torch"):  # the plain adam net against the others
-                result[f"fnn_over_{other}"] = (c["functional_nn"]["samples_per_s"]
-                                               / c[other]["samples_per_s"])
+                key = f"fnn_over_{other}"
+                result[key] = c["functional_nn"]["samples_per_s"] / c[other]["samples_per_s"]
+                result[key + "_paired"] = paired(runs[other], runs["functional_nn"])
             elif other != "functional_nn":  # a composition or new kind against plain adam
-                result[f"{other}_over_adam"] = (c[other]["samples_per_s"]
-                                                / c["functional_nn"]["samples_per_s"])
+                key = f"{other}_over_adam"
+                result[key] = c[other]["samples_per_s"] / c["functional_nn"]["samples_per_s"]
+                result[key + "_paired"] = paired(runs["functional_nn"], runs[other])
     return result
+
+
+def paired(slow: list[dict[str, Any]], fast: list[dict[str, Any]]) -> dict[str, float]:
+    """Round by round, ``slow``'s seconds over ``fast``'s (the speed of ``fast`` relative to
+    ``slow``): the two ran minutes apart at most, so drift of the machine's speed cancels.
+    Median, min and max over the rounds."""
+    ratios = [a["seconds"] / b["seconds"] for a, b in zip(slow, fast, strict=True)]
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
@@ -466,13 +476,23 @@ def print_table(results: list[dict[str, Any]]) -> None:
             print(f"{r['net']:<16}{r['batch']:>6} {name:<14}{c['samples_per_s']:>11,.0f}"
                   f"{c['gflops']:>9.2f}{100 * c['fraction_of_matmul']:>7.1f}%{mem_s}"
                   f"{100 * c['test_accuracy']:>6.2f}%")
-        ratios = "  ".join(
-            [f"fnn/{k.removeprefix('fnn_over_')} = {v:.2f}x"
-             for k, v in r.items() if k.startswith("fnn_over_")]
-            + [f"{k.removesuffix('_over_adam')}/adam = {v:.2f}x"
+        ratios = "\n".join(
+            [f"{'':<22}fnn/{k.removeprefix('fnn_over_')} = {v:.2f}x{_paired(r, k)}"
+             for k, v in r.items() if k.startswith("fnn_over_") and k.endswith(_OTHERS)]
+            + [f"{'':<22}{k.removesuffix('_over_adam')}/adam = {v:.2f}x{_paired(r, k)}"
                for k, v in r.items() if k.endswith("_over_adam")])
-        print(f"{'':<22}matmul alone: {r['matmul_gflops']:.1f} GFLOP/s on this net's shapes"
-              f"   {ratios}")
+        print(f"{'':<22}matmul alone: {r['matmul_gflops']:.1f} GFLOP/s on this net's shapes")
+        print(ratios)
+
+
+_OTHERS = ("numpy_loop", "torch")
+
+
+def _paired(result: dict[str, Any], key: str) -> str:
+    p = result.get(key + "_paired")
+    if p is None:
+        return ""
+    return f"  (paired by round: {p['median']:.2f}x, {p['min']:.2f}-{p['max']:.2f})"
 
 
 def main(argv: list[str] | None = None) -> int:

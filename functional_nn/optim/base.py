@@ -63,7 +63,10 @@ Tree: TypeAlias = object
 """A pytree of arrays shaped like the parameters: a moment, a gradient sum, a mask."""
 
 MaskFn: TypeAlias = Callable[[str, Array], bool]
-"""``mask(path, leaf) -> bool``: whether the leaf at ``path`` (e.g. ``layers[2].b``) takes part."""
+"""``mask(path, leaf) -> bool``: whether the leaf at ``path`` (e.g. ``layers[2].b``) takes part.
+
+On a :class:`~functional_nn.flat.Flat` it is asked once per layout: it answers from the path and
+the leaf's shape and dtype, not from its values."""
 
 MaskTree: TypeAlias = (bool | np.bool_ | AttrsInstance | tuple["MaskTree", ...]
                        | list["MaskTree"] | Mapping[Any, "MaskTree"] | None)
