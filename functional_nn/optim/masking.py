@@ -9,7 +9,7 @@ over the whole vector.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import numpy as np
@@ -64,14 +64,27 @@ def add_decayed_weights(weight_decay: float,
 
 def _rates(wd: float, mask: Mask | None, params: object) -> object:
     """The decay rate of each leaf, as a tree like ``params``: ``wd`` where the mask selects
-    and 0 elsewhere; on a Flat, a Flat of one rate per element (made once per layout)."""
+    and 0 elsewhere; on a Flat, a Flat of one rate per element (made once per layout and mask
+    function)."""
     if isinstance(params, Flat):
-        layout = params.layout
-        flags = [True] * len(layout.shapes) if mask is None else leaf_flags(mask, params)
-        return Flat.of(layout, layout.expand([wd if f else 0.0 for f in flags], layout.dtype))
+        key = (params.layout, mask, wd) if mask is None or callable(mask) else None
+        found = _FLAT_RATES.get(key) if key is not None else None
+        if found is None:
+            layout = params.layout
+            flags = [True] * len(layout.shapes) if mask is None else leaf_flags(mask, params)
+            found = Flat.of(layout, layout.expand([wd if f else 0.0 for f in flags],
+                                                  layout.dtype))
+            if key is not None:
+                if len(_FLAT_RATES) >= 64:  # a bound for programs that make many layouts
+                    _FLAT_RATES.clear()
+                _FLAT_RATES[key] = found
+        return found
     leaves, treedef = tree_flatten(params)
     flags = [True] * len(leaves) if mask is None else leaf_flags(mask, params)
     return treedef.unflatten([wd if f else 0.0 for f in flags])
+
+
+_FLAT_RATES: dict[tuple[object, object, float], Flat[Any]] = {}
 
 
 @attrs.frozen
