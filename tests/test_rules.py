@@ -83,6 +83,9 @@ def test_sum_to_undoes_broadcasting(shapes: tuple[tuple[int, ...], tuple[int, ..
     g = np.random.default_rng(0).standard_normal(g_shape).astype(dtype)
     out = np.full(shape, np.nan, dtype)
     sum_to(g, out)
+    strided = np.full((*shape, 2), np.nan, dtype)[..., 0]  # an out that is not contiguous
+    sum_to(g, strided)
+    assert strided.tobytes() == out.tobytes()
     # the adjoint of broadcasting: <broadcast(b), g> == <b, sum_to(g)> for every b
     b = np.random.default_rng(1).standard_normal(shape)
     assert np.isclose((np.broadcast_to(b, g_shape) * g).sum(), (b * out).sum(),

@@ -126,7 +126,7 @@ def sum_to(g: Array, out: Array) -> None:
     """Undo broadcasting: write into ``out`` the sum of ``g`` over the axes broadcasting added.
 
     The one place where broadcasting is handled: a bias of shape (out,) broadcast over a batch
-    gets the batch-summed cotangent. ``out`` is contiguous, as every ``out`` a rule is handed.
+    gets the batch-summed cotangent.
     """
     lead = g.ndim - out.ndim
     if g.shape[lead:] != out.shape:  # size-1 axes of out were broadcast too: sum those first
@@ -141,8 +141,11 @@ def sum_to(g: Array, out: Array) -> None:
     rows = g if g.ndim == 2 and out.ndim == 1 else g.reshape(-1, out.size)
     # Σ over the leading axes = 1ᵀ·rows: BLAS's matrix-vector product costs a third of
     # numpy's reduction over a leading axis
-    np.dot(ones(rows.shape[0], rows.dtype), rows,
-           out=out if out.ndim == 1 else out.reshape(out.size))
+    total = ones(rows.shape[0], rows.dtype)
+    if out.flags.c_contiguous:  # every out the library hands a rule: straight into it
+        np.dot(total, rows, out=out if out.ndim == 1 else out.reshape(out.size))
+    else:
+        np.copyto(out, np.dot(total, rows).reshape(out.shape))
 
 
 def init_state(layer: object) -> Any:
