@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from ._array import Array, owned
-from .flat import Flat, flatten
+from ._array import Array
+from .flat import Flat, flatten, owned_flats
 from .losses import CrossEntropy, Loss
 from .rules import Context, next_state, rule_for
 
@@ -90,7 +90,7 @@ def _sweep(params: P, x: npt.ArrayLike, y: npt.ArrayLike, loss: Loss, ctx: Conte
     buffer = np.empty(layout.size, layout.dtype)  # private until the sweep has filled it
     # a writable Flat for the rules to fill (the constructor would freeze a copy)
     rule.vjp(flat, residual, g, Flat.of(layout, buffer), ctx)
-    grads = Flat.of(layout, owned(buffer))
+    grads = owned_flats(layout, (buffer,))[0]
     result: Any = grads if isinstance(params, Flat) else grads.tree
     return value, result, state
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import functional_nn as fnn
 from functional_nn import optim
 from functional_nn._array import is_frozen
-from functional_nn.flat import Flat, flatten, layout_of, unflatten
+from functional_nn.flat import Flat, flatten, layout_of, owned_flats, unflatten
 from functional_nn.testing.strategies import Node as Pair
 from functional_nn.tree import tree_flatten, tree_leaves
 
@@ -89,6 +89,21 @@ def test_a_flat_buffer_cannot_be_written() -> None:
         flat.tree[0] = 2
     with pytest.raises(ValueError, match="cannot set WRITEABLE"):
         flat.buffer.flags.writeable = True
+
+
+def test_owned_flats_freeze_fresh_arrays_without_copying_them() -> None:
+    layout = flatten((np.zeros(2), np.zeros((1, 3)))).layout
+    fresh = [np.arange(5.0), np.ones(5)]
+    flats = owned_flats(layout, iter(fresh))
+    assert len(flats) == 2
+    for flat, array in zip(flats, fresh, strict=True):
+        assert type(flat) is Flat
+        assert flat.layout is layout
+        assert np.shares_memory(flat.buffer, array)
+        assert is_frozen(flat.buffer)
+        with pytest.raises(ValueError, match="cannot set WRITEABLE"):
+            flat.buffer.flags.writeable = True
+    assert flats[0].tree[1].tolist() == [[2.0, 3.0, 4.0]]
 
 
 def _net(layers: int, dtype: type = np.float32) -> fnn.Sequential:

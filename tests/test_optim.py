@@ -422,6 +422,18 @@ def test_mismatched_trees_are_reported() -> None:
         chain(sgd(0.1), "adam")  # type: ignore[call-overload]
 
 
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), float("inf"), "0.1", None])
+def test_a_schedule_is_checked_at_every_step(bad: object) -> None:
+    params = {"w": np.ones(2)}
+    opt = sgd(lambda step: 0.1 if step < 2 else bad)  # type: ignore[arg-type, return-value]
+    state = opt.init(params)
+    for _ in range(2):
+        _, state = opt.update(params, state, params)
+    with pytest.raises(ValueError, match=r"the learning-rate schedule gave .* at step 2; a "
+                                         "learning rate must be >= 0 and finite"):
+        opt.update(params, state, params)
+
+
 @pytest.mark.parametrize(("build", "message"), [
     (lambda: sgd(-0.1), "learning_rate must be >= 0 and finite, got -0.1"),
     (lambda: sgd(float("nan")), "learning_rate must be >= 0"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -97,6 +98,15 @@ def test_sum_to_refuses_shapes_that_do_not_broadcast(g_shape: tuple[int, ...],
                                                       shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="is not a broadcast of shape"):
         sum_to(np.ones(g_shape), np.empty(shape))
+
+
+@given(st.booleans(), st.none() | st.tuples(st.integers(0, 9), st.integers(0, 9)),
+       st.booleans(), st.none() | st.just((None, None)))
+def test_with_input_grad_is_the_context_asking_for_the_input_cotangent(
+        training: bool, key: tuple[int, int] | None, input_grad: bool,
+        state: tuple[None, None] | None) -> None:
+    ctx = Context(training, key, input_grad, state)
+    assert ctx.with_input_grad() == attrs.evolve(ctx, input_grad=True)
 
 
 def test_keys_are_per_layer_and_reproducible() -> None:

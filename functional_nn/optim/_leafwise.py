@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._array import Array, owned
-from ..flat import Flat
+from ..flat import Flat, owned_flats
 from ..tree import TreeStructureError, tree_flatten
 
 __all__ = ["leafwise", "zeros_like"]
@@ -30,16 +30,9 @@ def leafwise(f: Callable[..., tuple[Array, ...]], trees: tuple[object, ...],
     first = trees[0]
     if type(first) is Flat:  # a Flat's one leaf is its buffer: no general flatten and rebuild
         layout = first.layout
-        buffers = []
-        for t in trees:
-            if type(t) is not Flat or t.layout is not layout:
-                break
-            buffers.append(t.buffer)
-        else:
-            flats = []
-            for r in f(*buffers):
-                flats.append(Flat.of(layout, _owned(r)))
-            return tuple(flats)
+        buffers = [t.buffer for t in trees if type(t) is Flat and t.layout is layout]
+        if len(buffers) == len(trees):
+            return owned_flats(layout, f(*buffers))
     leaves, treedef = tree_flatten(trees[0])
     columns = [leaves]
     for tree, name in zip(trees[1:], names[1:], strict=True):

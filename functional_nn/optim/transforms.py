@@ -20,7 +20,7 @@ from .._array import Array
 from .._validators import check, non_negative, positive, unit_interval
 from ._leafwise import leafwise, zeros_like
 from .base import EmptyState, Optimizer, Tree
-from .schedules import Schedule, constant_schedule, validated
+from .schedules import Schedule, validated
 
 __all__ = [
     "LearningRate",
@@ -74,15 +74,21 @@ def scale_by_learning_rate(learning_rate: LearningRate) -> Optimizer[ScaleByLear
     """
     if callable(learning_rate):
         schedule: Schedule = learning_rate
-    else:
-        schedule = constant_schedule(non_negative("learning_rate", learning_rate))
+
+        def rate(count: int) -> float:
+            return validated(schedule, count)
+    else:  # checked once, here, not at every step
+        value = float(non_negative("learning_rate", learning_rate))
+
+        def rate(count: int) -> float:
+            return value
 
     def init_fn(params: P) -> ScaleByLearningRateState:
-        return ScaleByLearningRateState(0, validated(schedule, 0))
+        return ScaleByLearningRateState(0, rate(0))
 
     def update_fn(grads: P, state: ScaleByLearningRateState,
                   params: P) -> tuple[P, ScaleByLearningRateState]:
-        lr = validated(schedule, state.count)
+        lr = rate(state.count)
         return scaled(-lr, grads), ScaleByLearningRateState(state.count + 1, lr)
 
     return Optimizer(init_fn, update_fn)

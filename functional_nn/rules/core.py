@@ -53,6 +53,15 @@ class Context:
             return [self] * count
         return [self.child(i) for i in range(count)]
 
+    def with_input_grad(self) -> Context:
+        """The same context with ``input_grad=True`` (what the inner layers of a network see
+        when its first layer needs no input cotangent)."""
+        if self.input_grad:
+            return self
+        if self.key is None and self.state is None:  # the common case: no new object per step
+            return _WITH_INPUT_GRAD[self.training]
+        return Context(self.training, self.key, True, self.state)
+
     def with_state(self, state: object) -> Context:
         """The same context carrying ``state``."""
         return Context(self.training, self.key, self.input_grad, state)
@@ -63,6 +72,8 @@ class Context:
             raise ValueError("this layer needs randomness, but no key was given: pass seed= "
                              "to train_step (or a Context with a key as ctx=)")
         return np.random.default_rng(self.key)
+
+_WITH_INPUT_GRAD = {False: Context(False), True: Context(True)}
 
 ForwardRule = Callable[[L, Array, Context], tuple[Array, R]]
 VjpRule = Callable[[L, R, Array, L, Context], Array | None]
@@ -128,24 +139,24 @@ def sum_to(g: Array, out: Array) -> None:
     The one place where broadcasting is handled: a bias of shape (out,) broadcast over a batch
     gets the batch-summed cotangent.
     """
-    lead = g.ndim - out.ndim
-    if g.shape[lead:] != out.shape:  # size-1 axes of out were broadcast too: sum those first
-        if lead >= 0:
+    if g.ndim != 2 or out.ndim != 1 or g.shape[1] != out.shape[0]:  # not a (batch, n) → (n,)
+        lead = g.ndim - out.ndim
+        if lead >= 0 and g.shape[lead:] != out.shape:  # size-1 axes of out were broadcast too
             g = g.sum(axis=tuple(lead + i for i, n in enumerate(out.shape) if n == 1),
                       keepdims=True)
         if lead < 0 or g.shape[lead:] != out.shape:
             raise ValueError(f"sum_to: a cotangent of shape {g.shape} is not a broadcast of "
                              f"shape {out.shape}")
+        g = g.reshape(-1, out.size)
     if g.dtype != out.dtype:
         g = g.astype(out.dtype)
-    rows = g if g.ndim == 2 and out.ndim == 1 else g.reshape(-1, out.size)
     # Σ over the leading axes = 1ᵀ·rows: BLAS's matrix-vector product costs a third of
     # numpy's reduction over a leading axis
-    total = ones(rows.shape[0], rows.dtype)
+    total = ones(g.shape[0], g.dtype)
     if out.flags.c_contiguous:  # every out the library hands a rule: straight into it
-        np.dot(total, rows, out=out if out.ndim == 1 else out.reshape(out.size))
+        np.dot(total, g, out=out if out.ndim == 1 else out.reshape(out.size))
     else:
-        np.copyto(out, np.dot(total, rows).reshape(out.shape))
+        np.copyto(out, np.dot(total, g).reshape(out.shape))
 
 
 def init_state(layer: object) -> Any:

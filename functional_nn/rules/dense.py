@@ -86,9 +86,10 @@ def _sequential_forward(seq: Sequential, x: Array, ctx: Context) -> tuple[Array,
         raise ValueError(f"the model state does not fit this network of {len(layers)} "
                          "layers: make it with init_state(params)")
     residuals = []
-    for i, (layer, child) in enumerate(zip(layers, ctx.children(len(layers)), strict=True)):
+    children = ctx.children(len(layers))
+    for i, layer in enumerate(layers):
         try:
-            x, res = (_RULES.get(type(layer)) or rule_for(layer)).forward(layer, x, child)
+            x, res = (_RULES.get(type(layer)) or rule_for(layer)).forward(layer, x, children[i])
         except ValueError as error:
             raise ValueError(f"layers[{i}] ({type(layer).__name__}): {error}") from None
         residuals.append(res)
@@ -98,11 +99,12 @@ def _sequential_forward(seq: Sequential, x: Array, ctx: Context) -> tuple[Array,
 def _sequential_vjp(seq: Sequential, residuals: list[object], g: Array, out: Sequential,
                     ctx: Context) -> Array | None:
     layers, grads = seq.layers, out.layers
-    children = ctx.children(len(layers))
-    if len(layers) > 1 and not ctx.input_grad:  # every layer but the first: input_grad
-        children[1:] = Context(ctx.training, ctx.key, True, ctx.state).children(len(layers))[1:]
+    n = len(layers)
+    children = ctx.children(n)
+    if n > 1 and not ctx.input_grad:  # every layer but the first: input_grad
+        children[1:] = ctx.with_input_grad().children(n)[1:]
     gx: Any = g  # an array for every layer but the first (input_grad)
-    for i in range(len(layers) - 1, -1, -1):
+    for i in range(n - 1, -1, -1):
         layer = layers[i]
         gx = (_RULES.get(type(layer)) or rule_for(layer)).vjp(
             layer, residuals[i], gx, grads[i], children[i])
