@@ -44,6 +44,7 @@ from typing import Any
 import attrs
 import numpy as np
 import numpy.typing as npt
+from numpy_fused import run_fused
 from peak_memory import reset_peak, status_kib
 
 import functional_nn as fnn
@@ -214,6 +215,13 @@ def run_numpy(sizes: list[int], batch: int, x: F32, y: I64,
     return time.perf_counter() - t0, layers
 
 
+def run_numpy_fused(sizes: list[int], batch: int, x: F32, y: I64,
+                    steps: int) -> tuple[float, object]:
+    """The fold's own operations without the library (see ``numpy_fused.py``)."""
+    return run_fused(sizes, batch, x, y, steps, init_params(sizes), batch_order(len(x)),
+                     LR, B1, B2, EPS)
+
+
 def predict_numpy(layers: Any, x: F32) -> npt.NDArray[np.intp]:
     h = x
     for i, (w, b) in enumerate(layers):
@@ -277,6 +285,7 @@ Runner = Callable[[list[int], int, F32, I64, int], tuple[float, object]]
 CONTENDERS: dict[str, tuple[Runner, Callable[[Any, F32], npt.NDArray[np.intp]]]] = {
     **{name: (fnn_runner(name), predict_fnn) for name in VARIANTS},
     "numpy_loop": (run_numpy, predict_numpy),
+    "numpy_fused": (run_numpy_fused, predict_numpy),
     "torch": (run_torch, predict_torch),
 }
 
@@ -415,6 +424,9 @@ def alternate(names: list[str], repeats: int) -> Iterator[tuple[int, str]]:
             yield r, names[(k + r) % len(names)]
 
 
+_OTHERS = ("numpy_loop", "numpy_fused", "torch")
+
+
 def bench_net(net: str, names: list[str], args: argparse.Namespace, n: int,
               data_path: str) -> dict[str, Any]:
     sizes, batch = NETS[net]
@@ -445,7 +457,7 @@ def bench_net(net: str, names: list[str], args: argparse.Namespace, n: int,
     c = result["contenders"]
     if "functional_nn" in c:
         for other in c:
-            if other in ("numpy_loop", "torch"):  # the plain adam net against the others
+            if other in _OTHERS:  # the plain adam net against the others
                 key = f"fnn_over_{other}"
                 result[key] = c["functional_nn"]["samples_per_s"] / c[other]["samples_per_s"]
                 result[key + "_paired"] = paired(runs[other], runs["functional_nn"])
@@ -485,7 +497,6 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(ratios)
 
 
-_OTHERS = ("numpy_loop", "torch")
 
 
 def _paired(result: dict[str, Any], key: str) -> str:
