@@ -49,6 +49,7 @@ from peak_memory import reset_peak, status_kib
 
 import functional_nn as fnn
 from functional_nn import optim
+from functional_nn._memory import keep_freed_memory
 from functional_nn.data import flatten_images, load_dataset
 
 F32 = npt.NDArray[np.float32]
@@ -217,7 +218,9 @@ def run_numpy(sizes: list[int], batch: int, x: F32, y: I64,
 
 def run_numpy_fused(sizes: list[int], batch: int, x: F32, y: I64,
                     steps: int) -> tuple[float, object]:
-    """The fold's own operations without the library (see ``numpy_fused.py``)."""
+    """The fold's own operations without the library (see ``numpy_fused.py``), with the
+    allocator set up as ``train_step`` sets it (freed memory kept in the process)."""
+    keep_freed_memory()
     return run_fused(sizes, batch, x, y, steps, init_params(sizes), batch_order(len(x)),
                      LR, B1, B2, EPS)
 
@@ -495,8 +498,6 @@ def print_table(results: list[dict[str, Any]]) -> None:
                for k, v in r.items() if k.endswith("_over_adam")])
         print(f"{'':<22}matmul alone: {r['matmul_gflops']:.1f} GFLOP/s on this net's shapes")
         print(ratios)
-
-
 
 
 def _paired(result: dict[str, Any], key: str) -> str:

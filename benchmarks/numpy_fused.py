@@ -6,8 +6,10 @@ and the imperative loop. It makes the same arrays the library's step makes, in t
 (one parameter buffer and one gradient buffer with views for the layers, the forward and VJP
 rules' products, cross-entropy through the row maxima and flat-index entries, Adam and the
 learning rate over whole buffers into fresh arrays, the parameters never written in place),
-so the gap between it and ``functional_nn`` is what the library's abstractions cost a step:
-rule dispatch, tree builds of a ``Flat``, the transforms' maps and states, the checks.
+and checks the labels and quiets floating-point warnings as the step does, so the gap between
+it and ``functional_nn`` is what the library's abstractions cost a step: rule dispatch, tree
+builds of a ``Flat``, the transforms' maps and states. The caller sets the allocator up as
+``train_step`` does (``keep_freed_memory``), which is the process's, not the step's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,16 @@ import numpy.typing as npt
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
+
+
+_ONES: dict[int, F32] = {}
+
+
+def _ones(n: int) -> F32:
+    """A cached vector of ones, as the library's ``_array.ones``."""
+    if n not in _ONES:
+        _ONES[n] = np.ones(n, np.float32)
+    return _ONES[n]
 
 
 def _views(buffer: F32, shapes: list[tuple[int, int]]) -> list[tuple[F32, F32]]:
@@ -48,37 +60,40 @@ def run_fused(sizes: list[int], batch: int, x: F32, y: I64, steps: int,
         xb, yb = x[index], y[index]
         n = len(index)
         views = _views(params, shapes)
-        acts, h = [], xb
-        for i, (w, b) in enumerate(views):  # forward: x @ w + b, ReLU between
-            acts.append(h)
-            h = h @ w
-            h += b
-            if i < len(views) - 1:
-                h = np.maximum(h, 0)
-        classes = h.shape[1]
-        starts = np.arange(0, n * classes, classes)  # cross-entropy, as losses.py computes it
-        z = h - h.reshape(-1)[starts + h.argmax(axis=-1)][:, None]
-        entries = z.reshape(-1)
-        at = starts + yb
-        picked = entries[at]
-        np.exp(z, out=z)
-        total = z @ np.ones(classes, np.float32)
-        lse = np.log(total)
-        z /= total[:, None]
-        _loss = float(np.add.reduce(lse, dtype=np.float64)
-                      - np.add.reduce(picked, dtype=np.float64)) / n
-        entries[at] -= 1.0
-        z *= 1.0 / n
-        grad = np.empty(size, np.float32)
-        grads = _views(grad, shapes)
-        g, ones = z, np.ones(n, np.float32)
-        for i in range(len(views) - 1, -1, -1):  # VJPs into views of one gradient buffer
-            gw, gb = grads[i]
-            np.matmul(acts[i].T, g, out=gw)
-            np.dot(ones, g, out=gb)
-            if i > 0:
-                g = g @ views[i][0].T
-                g = np.multiply(g, acts[i] > 0, out=g)
+        with np.errstate(over="ignore", invalid="ignore"):  # as the library's step
+            acts, h = [], xb
+            for i, (w, b) in enumerate(views):  # forward: x @ w + b, ReLU between
+                acts.append(h)
+                h = h @ w
+                h += b
+                if i < len(views) - 1:
+                    h = np.maximum(h, 0)
+            classes = h.shape[1]
+            if np.maximum.reduce(yb.astype(np.uint64)) >= classes:  # the labels' check
+                raise ValueError("label out of range")
+            starts = np.arange(0, n * classes, classes)  # cross-entropy, as losses.py computes it
+            z = h - h.reshape(-1)[starts + h.argmax(axis=-1)][:, None]
+            entries = z.reshape(-1)
+            at = starts + yb
+            picked = entries[at]
+            np.exp(z, out=z)
+            total = z @ _ones(classes)
+            lse = np.log(total)
+            z /= total[:, None]
+            _loss = float(np.add.reduce(lse, dtype=np.float64)
+                          - np.add.reduce(picked, dtype=np.float64)) / n
+            entries[at] -= 1.0
+            z *= 1.0 / n
+            grad = np.empty(size, np.float32)
+            grads = _views(grad, shapes)
+            g, ones = z, _ones(n)
+            for i in range(len(views) - 1, -1, -1):  # VJPs into views of one gradient buffer
+                gw, gb = grads[i]
+                np.matmul(acts[i].T, g, out=gw)
+                np.dot(ones, g, out=gb)
+                if i > 0:
+                    g = g @ views[i][0].T
+                    g = np.multiply(g, acts[i] > 0, out=g)
         bc1, bc2_sqrt = 1.0 - b1**t, math.sqrt(1.0 - b2**t)  # Adam over the whole buffer
         new_m = np.subtract(grad, m, out=np.empty(size, np.float32))
         new_m *= 1.0 - b1

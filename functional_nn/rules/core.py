@@ -59,7 +59,9 @@ class Context:
         if self.input_grad:
             return self
         if self.key is None and self.state is None:  # the common case: no new object per step
-            return _WITH_INPUT_GRAD[self.training]
+            plain = _WITH_INPUT_GRAD.get(self.training)
+            if plain is not None:
+                return plain
         return Context(self.training, self.key, True, self.state)
 
     def with_state(self, state: object) -> Context:
@@ -72,6 +74,7 @@ class Context:
             raise ValueError("this layer needs randomness, but no key was given: pass seed= "
                              "to train_step (or a Context with a key as ctx=)")
         return np.random.default_rng(self.key)
+
 
 _WITH_INPUT_GRAD = {False: Context(False), True: Context(True)}
 
