@@ -10,7 +10,7 @@ import numpy as np
 from .._array import Array
 from ..flat import Flat
 from ..layers import Dense, ReLU, Sequential, Sigmoid, Tanh
-from .core import _RULES, Context, init_state, next_state, register, rule_for, sum_to
+from .core import Context, init_state, next_state, register, rule_for, sum_to
 
 
 # Dense: y = x @ w + b;  dL/dw = xᵀ g,  dL/db = Σ_batch g,  dL/dx = g wᵀ.
@@ -89,7 +89,7 @@ def _sequential_forward(seq: Sequential, x: Array, ctx: Context) -> tuple[Array,
     children = ctx.children(len(layers))
     for i, layer in enumerate(layers):
         try:
-            x, res = (_RULES.get(type(layer)) or rule_for(layer)).forward(layer, x, children[i])
+            x, res = rule_for(layer).forward(layer, x, children[i])
         except ValueError as error:
             raise ValueError(f"layers[{i}] ({type(layer).__name__}): {error}") from None
         residuals.append(res)
@@ -99,15 +99,14 @@ def _sequential_forward(seq: Sequential, x: Array, ctx: Context) -> tuple[Array,
 def _sequential_vjp(seq: Sequential, residuals: list[object], g: Array, out: Sequential,
                     ctx: Context) -> Array | None:
     layers, grads = seq.layers, out.layers
-    n = len(layers)
-    children = ctx.children(n)
-    if n > 1 and not ctx.input_grad:  # every layer but the first: input_grad
-        children[1:] = ctx.with_input_grad().children(n)[1:]
+    # every layer but the first returns its input cotangent (the layer before needs it)
+    children = ctx.with_input_grad().children(len(layers))
+    if children:
+        children[0] = ctx.child(0)
     gx: Any = g  # an array for every layer but the first (input_grad)
-    for i in range(n - 1, -1, -1):
+    for i in range(len(layers) - 1, -1, -1):
         layer = layers[i]
-        gx = (_RULES.get(type(layer)) or rule_for(layer)).vjp(
-            layer, residuals[i], gx, grads[i], children[i])
+        gx = rule_for(layer).vjp(layer, residuals[i], gx, grads[i], children[i])
     result: Array | None = gx
     return result
 
