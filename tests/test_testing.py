@@ -144,6 +144,14 @@ def test_check_optimizer_catches_mutation_and_a_state_that_changes_shape() -> No
                     zero_gradient_is_a_fixed_point=False)
 
 
+@settings(max_examples=300)
+@given(fst.convnets(max_side=9))
+def test_the_convnets_strategy_draws_only_networks_that_fit_their_images(
+        net: fnn.Sequential) -> None:
+    # drawing is the test: convnet() refuses a shape that its blocks shrink to nothing
+    assert isinstance(net.layers[-1], fnn.Dense)
+
+
 @settings(max_examples=8)
 @given(fst.convnets(dtypes=(np.float64,)), st.data())
 def test_random_convnets_take_their_images_and_their_conv_rule_checks(
