@@ -225,6 +225,15 @@ def run_numpy_fused(sizes: list[int], batch: int, x: F32, y: I64,
                      LR, B1, B2, EPS)
 
 
+def run_numpy_in_place(sizes: list[int], batch: int, x: F32, y: I64,
+                       steps: int) -> tuple[float, object]:
+    """``numpy_fused`` with the parameters and moments overwritten in place: what fresh
+    arrays (the library's purity) cost a step."""
+    keep_freed_memory()
+    return run_fused(sizes, batch, x, y, steps, init_params(sizes), batch_order(len(x)),
+                     LR, B1, B2, EPS, in_place=True)
+
+
 def predict_numpy(layers: Any, x: F32) -> npt.NDArray[np.intp]:
     h = x
     for i, (w, b) in enumerate(layers):
@@ -289,6 +298,7 @@ CONTENDERS: dict[str, tuple[Runner, Callable[[Any, F32], npt.NDArray[np.intp]]]]
     **{name: (fnn_runner(name), predict_fnn) for name in VARIANTS},
     "numpy_loop": (run_numpy, predict_numpy),
     "numpy_fused": (run_numpy_fused, predict_numpy),
+    "numpy_in_place": (run_numpy_in_place, predict_numpy),
     "torch": (run_torch, predict_torch),
 }
 
@@ -427,7 +437,7 @@ def alternate(names: list[str], repeats: int) -> Iterator[tuple[int, str]]:
             yield r, names[(k + r) % len(names)]
 
 
-_OTHERS = ("numpy_loop", "numpy_fused", "torch")
+_OTHERS = ("numpy_loop", "numpy_fused", "numpy_in_place", "torch")
 
 
 def bench_net(net: str, names: list[str], args: argparse.Namespace, n: int,

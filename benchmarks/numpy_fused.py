@@ -10,6 +10,11 @@ and checks the labels and quiets floating-point warnings as the step does, so th
 it and ``functional_nn`` is what the library's abstractions cost a step: rule dispatch, tree
 builds of a ``Flat``, the transforms' maps and states. The caller sets the allocator up as
 ``train_step`` does (``keep_freed_memory``), which is the process's, not the step's.
+
+With ``in_place=True`` (contender ``numpy_in_place``) the same arithmetic writes the new
+parameters and moments over the old ones, through one scratch buffer, as the imperative loop
+does: what the library's purity forbids (a caller may still hold the old state), so the gap
+between the two variants is what fresh arrays cost a step.
 """
 
 from __future__ import annotations
@@ -47,13 +52,14 @@ def _views(buffer: F32, shapes: list[tuple[int, int]]) -> list[tuple[F32, F32]]:
 
 def run_fused(sizes: list[int], batch: int, x: F32, y: I64, steps: int,
               layers: list[tuple[F32, F32]], order: I64, lr: float, b1: float, b2: float,
-              eps: float) -> tuple[float, list[tuple[F32, F32]]]:
+              eps: float, in_place: bool = False) -> tuple[float, list[tuple[F32, F32]]]:
     """Train ``steps`` batches of Adam from ``layers`` (the shared initial parameters) in the
     batch ``order``; the training seconds and the final layers."""
     shapes = [w.shape for w, _ in layers]
     params = np.concatenate([a.ravel() for pair in layers for a in pair]).astype(np.float32)
     m, v = np.zeros_like(params), np.zeros_like(params)
     size = params.size
+    scratch = np.empty(size, np.float32)
     t0 = time.perf_counter()
     for t in range(1, steps + 1):
         index = order[(t - 1) * batch:t * batch]
@@ -95,17 +101,25 @@ def run_fused(sizes: list[int], batch: int, x: F32, y: I64, steps: int,
                     g = g @ views[i][0].T
                     g = np.multiply(g, acts[i] > 0, out=g)
         bc1, bc2_sqrt = 1.0 - b1**t, math.sqrt(1.0 - b2**t)  # Adam over the whole buffer
-        new_m = np.subtract(grad, m, out=np.empty(size, np.float32))
-        new_m *= 1.0 - b1
-        new_m += m
-        new_v = np.multiply(v, b2, out=np.empty(size, np.float32))
-        u = np.multiply(grad, grad, out=np.empty(size, np.float32))
+        if in_place:  # the same products, the moments overwritten
+            u = np.subtract(grad, m, out=scratch)
+            u *= 1.0 - b1
+            new_m = np.add(u, m, out=m)
+            new_v = np.multiply(v, b2, out=v)
+        else:
+            new_m = np.subtract(grad, m, out=np.empty(size, np.float32))
+            new_m *= 1.0 - b1
+            new_m += m
+            new_v = np.multiply(v, b2, out=np.empty(size, np.float32))
+            u = np.empty(size, np.float32)
+        np.multiply(grad, grad, out=u)
         u *= 1.0 - b2
         new_v += u
         np.sqrt(new_v, out=u)
         u += eps * bc2_sqrt
         np.divide(new_m, u, out=u)
         u *= bc2_sqrt / bc1
-        step = np.multiply(u, -lr, out=np.empty(size, np.float32))
-        params, m, v = np.add(params, step, dtype=np.float32), new_m, new_v
+        step = np.multiply(u, -lr, out=u if in_place else np.empty(size, np.float32))
+        params = np.add(params, step, out=params if in_place else None, dtype=np.float32)
+        m, v = new_m, new_v
     return time.perf_counter() - t0, _views(params, shapes)
