@@ -44,7 +44,7 @@ from typing import Any
 import attrs
 import numpy as np
 import numpy.typing as npt
-from numpy_fused import run_fused
+from numpy_fused import fused
 from peak_memory import reset_peak, status_kib
 
 import functional_nn as fnn
@@ -133,7 +133,24 @@ VARIANTS: dict[str, Callable[[list[int]], tuple[optim.Optimizer[Any], object]]] 
 }
 
 
+Steps = Callable[[list[int], int, F32, I64, int], Iterator[object]]
+"""``(sizes, batch, x, y, steps) ->`` the model before the first step, then after each step."""
+
+
+def fnn_steps(variant: str) -> Steps:
+    """``fnn.fit_iter`` of ``variant``'s training step: a stream of the parameters."""
+    def steps_of(sizes: list[int], batch: int, x: F32, y: I64, steps: int) -> Iterator[object]:
+        opt, params = VARIANTS[variant](sizes)
+        step = fnn.train_step(opt)
+        stream = itertools.islice(
+            fnn.batches(x, y, batch_size=batch, seed=SEED, epoch=EPOCH), steps)
+        return (state.params for state in
+                fnn.fit_iter(step, fnn.TrainState(params, opt.init(params)), stream))
+    return steps_of
+
+
 def fnn_runner(variant: str) -> Callable[[list[int], int, F32, I64, int], tuple[float, object]]:
+    """The seconds of ``fnn.fit`` over ``steps`` batches with ``variant``, and the parameters."""
     def run_fnn(sizes: list[int], batch: int, x: F32, y: I64, steps: int) -> tuple[float, object]:
         opt, params = VARIANTS[variant](sizes)
         state = fnn.TrainState(params, opt.init(params))
@@ -147,6 +164,19 @@ def fnn_runner(variant: str) -> Callable[[list[int], int, F32, I64, int], tuple[
     return run_fnn
 
 
+def timed(steps_of: Steps) -> Callable[[list[int], int, F32, I64, int], tuple[float, object]]:
+    """A runner: the seconds ``steps_of`` takes for its steps (set-up excluded), and the
+    final model."""
+    def run(sizes: list[int], batch: int, x: F32, y: I64, steps: int) -> tuple[float, object]:
+        stream = steps_of(sizes, batch, x, y, steps)
+        model = next(stream)  # set up, before the first step
+        t0 = time.perf_counter()
+        for model in stream:  # noqa: B007 (the last one is the result)
+            pass
+        return time.perf_counter() - t0, model
+    return run
+
+
 def predict_fnn(params: object, x: F32) -> npt.NDArray[np.intp]:
     out: npt.NDArray[np.intp] = np.asarray(fnn.forward(params, x)).argmax(axis=1)
     return out
@@ -155,8 +185,8 @@ def predict_fnn(params: object, x: F32) -> npt.NDArray[np.intp]:
 # --- contender 2: a plain imperative numpy loop ----------------------------------------------
 
 
-def run_numpy(sizes: list[int], batch: int, x: F32, y: I64,
-              steps: int) -> tuple[float, object]:
+def numpy_steps(sizes: list[int], batch: int, x: F32, y: I64,
+                steps: int) -> Iterator[object]:
     """A good honest imperative loop: float32, in-place Adam, hand-written backprop."""
     layers = init_params(sizes)
     params = [p for pair in layers for p in pair]
@@ -165,7 +195,7 @@ def run_numpy(sizes: list[int], batch: int, x: F32, y: I64,
     scratch = [np.empty_like(p) for p in params]
     order = batch_order(len(x))
     f = np.float32
-    t0 = time.perf_counter()
+    yield layers
     for t in range(1, steps + 1):
         index = order[(t - 1) * batch:t * batch]
         xb, yb = x[index], y[index]
@@ -213,25 +243,18 @@ def run_numpy(sizes: list[int], batch: int, x: F32, y: I64,
             np.divide(m, tmp, out=tmp)
             tmp *= step_size
             p -= tmp
-    return time.perf_counter() - t0, layers
+        yield layers
 
 
-def run_numpy_fused(sizes: list[int], batch: int, x: F32, y: I64,
-                    steps: int) -> tuple[float, object]:
+def fused_steps(in_place: bool) -> Steps:
     """The fold's own operations without the library (see ``numpy_fused.py``), with the
-    allocator set up as ``train_step`` sets it (freed memory kept in the process)."""
-    keep_freed_memory()
-    return run_fused(sizes, batch, x, y, steps, init_params(sizes), batch_order(len(x)),
-                     LR, B1, B2, EPS)
-
-
-def run_numpy_in_place(sizes: list[int], batch: int, x: F32, y: I64,
-                       steps: int) -> tuple[float, object]:
-    """``numpy_fused`` with the parameters and moments overwritten in place: what fresh
-    arrays (the library's purity) cost a step."""
-    keep_freed_memory()
-    return run_fused(sizes, batch, x, y, steps, init_params(sizes), batch_order(len(x)),
-                     LR, B1, B2, EPS, in_place=True)
+    allocator set up as ``train_step`` sets it (freed memory kept in the process); with
+    ``in_place``, the parameters and moments overwritten: what fresh arrays cost a step."""
+    def steps_of(sizes: list[int], batch: int, x: F32, y: I64, steps: int) -> Iterator[object]:
+        keep_freed_memory()
+        return fused(sizes, batch, x, y, steps, init_params(sizes), batch_order(len(x)),
+                     LR, B1, B2, EPS, in_place=in_place)
+    return steps_of
 
 
 def predict_numpy(layers: Any, x: F32) -> npt.NDArray[np.intp]:
@@ -294,11 +317,17 @@ def predict_torch(model: Any, x: F32) -> npt.NDArray[np.intp]:
 
 
 Runner = Callable[[list[int], int, F32, I64, int], tuple[float, object]]
+STEPS: dict[str, tuple[Steps, Callable[[Any, F32], npt.NDArray[np.intp]]]] = {
+    **{name: (fnn_steps(name), predict_fnn) for name in VARIANTS},
+    "numpy_loop": (numpy_steps, predict_numpy),
+    "numpy_fused": (fused_steps(in_place=False), predict_numpy),
+    "numpy_in_place": (fused_steps(in_place=True), predict_numpy),
+}
+"""The contenders that can share a process, as streams of steps (``bench_interleaved.py``)."""
 CONTENDERS: dict[str, tuple[Runner, Callable[[Any, F32], npt.NDArray[np.intp]]]] = {
     **{name: (fnn_runner(name), predict_fnn) for name in VARIANTS},
-    "numpy_loop": (run_numpy, predict_numpy),
-    "numpy_fused": (run_numpy_fused, predict_numpy),
-    "numpy_in_place": (run_numpy_in_place, predict_numpy),
+    **{name: (timed(steps_of), predict) for name, (steps_of, predict) in STEPS.items()
+       if name not in VARIANTS},
     "torch": (run_torch, predict_torch),
 }
 

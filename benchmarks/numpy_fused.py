@@ -20,7 +20,7 @@ between the two variants is what fresh arrays cost a step.
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -50,22 +50,22 @@ def _views(buffer: F32, shapes: list[tuple[int, int]]) -> list[tuple[F32, F32]]:
     return out
 
 
-def run_fused(sizes: list[int], batch: int, x: F32, y: I64, steps: int,
-              layers: list[tuple[F32, F32]], order: I64, lr: float, b1: float, b2: float,
-              eps: float, in_place: bool = False) -> tuple[float, list[tuple[F32, F32]]]:
+def fused(sizes: list[int], batch: int, x: F32, y: I64, steps: int,
+          layers: list[tuple[F32, F32]], order: I64, lr: float, b1: float, b2: float,
+          eps: float, in_place: bool = False) -> Iterator[list[tuple[F32, F32]]]:
     """Train ``steps`` batches of Adam from ``layers`` (the shared initial parameters) in the
-    batch ``order``; the training seconds and the final layers."""
+    batch ``order``: the layers before the first step, then after each step."""
     shapes = [w.shape for w, _ in layers]
     params = np.concatenate([a.ravel() for pair in layers for a in pair]).astype(np.float32)
     m, v = np.zeros_like(params), np.zeros_like(params)
     size = params.size
     scratch = np.empty(size, np.float32)
-    t0 = time.perf_counter()
+    views = _views(params, shapes)
+    yield views
     for t in range(1, steps + 1):
         index = order[(t - 1) * batch:t * batch]
         xb, yb = x[index], y[index]
         n = len(index)
-        views = _views(params, shapes)
         with np.errstate(over="ignore", invalid="ignore"):  # as the library's step
             acts, h = [], xb
             for i, (w, b) in enumerate(views):  # forward: x @ w + b, ReLU between
@@ -122,4 +122,5 @@ def run_fused(sizes: list[int], batch: int, x: F32, y: I64, steps: int,
         step = np.multiply(u, -lr, out=u if in_place else np.empty(size, np.float32))
         params = np.add(params, step, out=params if in_place else None, dtype=np.float32)
         m, v = new_m, new_v
-    return time.perf_counter() - t0, _views(params, shapes)
+        views = _views(params, shapes)
+        yield views
