@@ -7,14 +7,16 @@ Run by hand (never from the tests)::
 
 This machine's speed drifts by tens of percent within seconds (other tenants of its host),
 which runs in separate processes seconds apart cannot cancel (``bench_train.py``'s rounds
-spread by ±30%). Here each contender of ``bench_train.py`` that can share a process (all but
-PyTorch, whose thread pool would slow numpy's) trains its own run of one epoch in the same
-batch order, and the runs advance in turn, ``--chunk`` steps each, the order rotated every
-round: a round's chunks ran within milliseconds of each other, so the ratio of their times is
-taken on the same machine. Reported: each contender's median time per step, the median over
-the rounds of the ratios the issue's targets are stated in (the plain ``functional_nn`` fold
-against each numpy contender, each composition against the plain fold) with their quartiles,
-and each run's test accuracy (the same arithmetic gives the same numbers).
+spread by ±30%). Here each contender of ``bench_train.py`` trains its own run of one epoch in
+the same batch order, and the runs advance in turn, ``--chunk`` steps each, the order rotated
+every round: a round's chunks ran within milliseconds of each other, so the ratio of their
+times is taken on the same machine. With ``torch`` among them, every contender runs on one
+thread (numpy's BLAS and PyTorch's intra-op pool: two pools spinning in one process would slow
+each other), so that comparison is core against core. Reported: each contender's median time
+per step, the median over the rounds of the ratios the targets are stated in (the plain
+``functional_nn`` fold against each other contender, each composition against the plain fold)
+with their quartiles, and each run's test accuracy (the same arithmetic gives the same
+numbers).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import statistics
 import sys
 import time
 
-from bench_train import NETS, STEPS, VARIANTS, load_mnist
+from bench_train import NETS, STEPS, VARIANTS, load_mnist, torch_available
 
 from functional_nn.train import steps_per_epoch
 
@@ -78,6 +80,26 @@ def report(net: str, seconds: dict[str, list[float]], accuracy: dict[str, float]
         print(f"  {label:<24}{mid:6.3f}x  (quartiles {low:.3f}-{high:.3f})")
 
 
+_LIMITS: list[object] = []  # threadpoolctl's limit holds while its object lives
+
+
+def one_thread() -> bool:
+    """Limit numpy's BLAS and PyTorch to one thread each; a one-line reason when it cannot."""
+    if not torch_available():
+        print("torch is not importable (pip install torch==2.13.0)", file=sys.stderr)
+        return False
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    except ImportError:
+        print("threadpoolctl is missing (pip install -e '.[dask]')", file=sys.stderr)
+        return False
+    import torch
+
+    _LIMITS.append(threadpool_limits(limits=1))
+    torch.set_num_threads(1)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nets", nargs="+", choices=list(NETS), default=list(NETS))
@@ -87,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="steps per turn (default: 25 on 784-16-16-10, 5 on the others)")
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.contenders))
+    if "torch" in names and not one_thread():
+        return 2
     for net in args.nets:
         chunk = args.chunk or (25 if net == "16-16" else 5)
         if chunk < 1:

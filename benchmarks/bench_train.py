@@ -276,8 +276,9 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def run_torch(sizes: list[int], batch: int, x: F32, y: I64,
-              steps: int) -> tuple[float, object]:
+def torch_steps(sizes: list[int], batch: int, x: F32, y: I64,
+                steps: int) -> Iterator[object]:
+    """``torch.nn`` and ``torch.optim.Adam`` from the same parameters, in the same order."""
     import torch
     from torch import nn
 
@@ -297,7 +298,7 @@ def run_torch(sizes: list[int], batch: int, x: F32, y: I64,
         xt, yt = torch.from_numpy(np.asarray(x)), torch.from_numpy(np.asarray(y))
     order = torch.from_numpy(batch_order(len(x)))
     loss_fn = nn.CrossEntropyLoss()
-    t0 = time.perf_counter()
+    yield model
     for t in range(steps):
         index = order[t * batch:(t + 1) * batch]
         xb, yb = xt[index], yt[index]
@@ -305,7 +306,7 @@ def run_torch(sizes: list[int], batch: int, x: F32, y: I64,
         loss = loss_fn(model(xb), yb)
         loss.backward()
         opt.step()
-    return time.perf_counter() - t0, model
+        yield model
 
 
 def predict_torch(model: Any, x: F32) -> npt.NDArray[np.intp]:
@@ -322,13 +323,13 @@ STEPS: dict[str, tuple[Steps, Callable[[Any, F32], npt.NDArray[np.intp]]]] = {
     "numpy_loop": (numpy_steps, predict_numpy),
     "numpy_fused": (fused_steps(in_place=False), predict_numpy),
     "numpy_in_place": (fused_steps(in_place=True), predict_numpy),
+    "torch": (torch_steps, predict_torch),
 }
-"""The contenders that can share a process, as streams of steps (``bench_interleaved.py``)."""
+"""The contenders as streams of steps (``bench_interleaved.py`` runs them side by side)."""
 CONTENDERS: dict[str, tuple[Runner, Callable[[Any, F32], npt.NDArray[np.intp]]]] = {
     **{name: (fnn_runner(name), predict_fnn) for name in VARIANTS},
     **{name: (timed(steps_of), predict) for name, (steps_of, predict) in STEPS.items()
        if name not in VARIANTS},
-    "torch": (run_torch, predict_torch),
 }
 
 
