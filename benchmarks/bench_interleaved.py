@@ -8,15 +8,16 @@ Run by hand (never from the tests)::
 This machine's speed drifts by tens of percent within seconds (other tenants of its host),
 which runs in separate processes seconds apart cannot cancel (``bench_train.py``'s rounds
 spread by ±30%). Here each contender of ``bench_train.py`` trains its own run of one epoch in
-the same batch order, and the runs advance in turn, ``--chunk`` steps each, the order rotated
-every round: a round's chunks ran within milliseconds of each other, so the ratio of their
-times is taken on the same machine. With ``torch`` among them, every contender runs on one
-thread (numpy's BLAS and PyTorch's intra-op pool: two pools spinning in one process would slow
-each other), so that comparison is core against core. Reported: each contender's median time
-per step, the median over the rounds of the ratios the targets are stated in (the plain
-``functional_nn`` fold against each other contender, each composition against the plain fold)
-with their quartiles, and each run's test accuracy (the same arithmetic gives the same
-numbers).
+the same batch order, and the runs advance in turn, ``--chunk`` steps each, in a new order
+every round (shuffled from a fixed seed, so that no contender always follows the same one and
+inherits its footprint in the caches): a round's chunks ran within milliseconds of each
+other, so the ratio of their times is taken on the same machine. With ``torch`` among them,
+every contender runs on one thread (numpy's BLAS and PyTorch's intra-op pool: two pools
+spinning in one process would slow each other), so that comparison is core against core.
+Reported: each contender's median time per step, the median over the rounds of the ratios the
+targets are stated in (the plain ``functional_nn`` fold against each other contender, each
+composition against the plain fold) with their quartiles, and each run's test accuracy (the
+same arithmetic gives the same numbers).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import statistics
 import sys
 import time
 
+import numpy as np
 from bench_train import NETS, STEPS, VARIANTS, load_mnist, torch_available
 
 from functional_nn.train import steps_per_epoch
@@ -48,9 +50,10 @@ def interleave(net: str, names: list[str], chunk: int) -> tuple[dict[str, list[f
     streams = {name: STEPS[name][0](sizes, batch, x, y, steps) for name in names}
     models = {name: next(stream) for name, stream in streams.items()}  # set up
     seconds: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(steps // chunk):
-        for k in range(len(names)):
-            name = names[(k + r) % len(names)]
+    shuffle = np.random.default_rng(0)
+    for _ in range(steps // chunk):
+        for k in shuffle.permutation(len(names)):
+            name = names[k]
             stream = streams[name]
             t0 = time.perf_counter()
             for _ in range(chunk):
