@@ -7,7 +7,7 @@ Run by hand (never from the tests)::
 
 This machine's speed drifts by tens of percent within seconds (other tenants of its host),
 which runs in separate processes seconds apart cannot cancel (``bench_train.py``'s rounds
-spread by ±30%). Here each contender of ``bench_train.py`` trains its own run of one epoch in
+spread by ±30%). Here each contender of ``contenders.py`` trains its own run of one epoch in
 the same batch order, and the runs advance in turn, ``--chunk`` steps each, in a new order
 every round (shuffled from a fixed seed, so that no contender always follows the same one and
 inherits its footprint in the caches): a round's chunks ran within milliseconds of each
@@ -28,7 +28,7 @@ import sys
 import time
 
 import numpy as np
-from bench_train import NETS, STEPS, VARIANTS, load_mnist, torch_available
+from contenders import NETS, STEPS, VARIANTS, load_mnist, torch_available
 
 from functional_nn.train import steps_per_epoch
 
