@@ -3,7 +3,7 @@
 Parameters are immutable attrs pytrees; ``forward``, ``loss``, ``grad`` and ``update`` are pure
 functions; training is a fold of a pure step over a stream of batches. ``flatten(params)``
 stores a tree as one buffer, so every optimizer transform runs over one vector. Layers: Dense,
-activations, Conv2D, pooling, Flatten, Dropout, LayerNorm and BatchNorm (whose running
+activations, Conv2D, pooling, ZeroPad2D, Flatten, Dropout, LayerNorm and BatchNorm (whose running
 statistics are model state, threaded through the fold: see :mod:`functional_nn.rules`).
 """
 
@@ -29,6 +29,7 @@ from .layers import ReLU as ReLU
 from .layers import Sequential as Sequential
 from .layers import Sigmoid as Sigmoid
 from .layers import Tanh as Tanh
+from .layers import ZeroPad2D as ZeroPad2D
 from .layers import convnet as convnet
 from .layers import mlp as mlp
 from .layers import param_count as param_count
@@ -91,6 +92,7 @@ __all__ = [
     "TrainingDiverged",
     "TreeDef",
     "TreeStructureError",
+    "ZeroPad2D",
     "__version__",
     "accuracy",
     "apply_updates",

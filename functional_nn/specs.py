@@ -50,6 +50,7 @@ from .layers import (
     LayerNorm,
     MaxPool2D,
     Sequential,
+    ZeroPad2D,
 )
 from .layers.nets import float_dtype, init_weight
 from .rules.conv import conv_output_shape
@@ -230,6 +231,10 @@ def _next_shape(layer: object, shape: Shape, first: bool) -> Shape:
         return (layer.w.shape[1],)
     if isinstance(layer, Flatten):
         return (math.prod(shape),)
+    if isinstance(layer, ZeroPad2D):
+        _check_images(shape)
+        (top, bottom), (left, right) = layer.padding
+        return shape[0] + top + bottom, shape[1] + left + right, shape[2]
     if isinstance(layer, BatchNorm | LayerNorm) and shape[-1] != layer.gamma.shape[0]:
         raise ValueError(f"normalises {layer.gamma.shape[0]} features but gets {shape[-1]}")
     return shape

@@ -131,6 +131,40 @@ def test_pooling_drops_windows_that_do_not_fit(window: int | tuple[int, int],
                                            (y.shape[2] - 1) * sw:][:, :kw, 2])
 
 
+pads = st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                 st.tuples(st.integers(0, 2), st.integers(0, 2)))
+
+
+@settings(max_examples=25)
+@given(padding=pads, shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4),
+                                     st.integers(1, 3)), seed=seeds)
+def test_zero_pad_frames_the_image_with_zeros_and_its_vjp_crops(
+        padding: tuple[tuple[int, int], tuple[int, int]], shape: tuple[int, ...],
+        seed: int) -> None:
+    (top, bottom), (left, right) = padding
+    layer = fnn.ZeroPad2D(padding)
+    x = np.random.default_rng(seed).standard_normal(shape)
+    y = fnn.forward(layer, x)
+    n, h, w, c = shape
+    assert y.shape == (n, top + h + bottom, left + w + right, c)
+    np.testing.assert_array_equal(y[:, top:top + h, left:left + w], x)
+    assert np.count_nonzero(y) == np.count_nonzero(x)  # the frame is zeros
+    check_layer(layer, x, seed=seed)
+
+
+@pytest.mark.parametrize(("padding", "pads"), [(2, ((2, 2), (2, 2))), ((1, 2), ((1, 1), (2, 2))),
+                                             (((0, 1), (2, 0)), ((0, 1), (2, 0)))])
+def test_zero_pad_takes_every_padding_form(padding: int | tuple[int, int],
+                                           pads: tuple[tuple[int, int], tuple[int, int]]) -> None:
+    assert fnn.ZeroPad2D(padding).padding == pads
+
+
+@pytest.mark.parametrize("bad", ["same", -1, 1.5, True, (1, 2, 3), ((1, 2), (3,))])
+def test_zero_pad_names_a_bad_padding(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"ZeroPad2D's padding must be .* got"):
+        fnn.ZeroPad2D(bad)  # type: ignore[arg-type]
+
+
 @settings(max_examples=25)
 @given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=seeds)
 def test_flatten_vjp(shape: list[int], seed: int) -> None:

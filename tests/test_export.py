@@ -2,9 +2,9 @@
 files that give the same bits back.
 
 Random networks cover every built-in layer kind (Conv2D with every padding form, strides and
-dilations on non-square images, both pools, BatchNorm with running statistics, LayerNorm,
-Flatten, Dropout, Dense, the activations), as trees and as Flats. ``hypothesis.target``
-steers the search toward the largest difference; ``pytest tests/test_export.py
+dilations on non-square images, ZeroPad2D, both pools, BatchNorm with running statistics,
+LayerNorm, Flatten, Dropout, Dense, the activations), as trees and as Flats.
+``hypothesis.target`` steers the search toward the largest difference; ``pytest tests/test_export.py
 --hypothesis-show-statistics`` shows the largest one found.
 """
 
@@ -106,6 +106,12 @@ def conv_block(draw: st.DrawFn, p: _Draw, h: int, w: int, c: int
     if norm:
         layers.append(p.norm(norm, out, draw(EPS)))
     layers.append((draw(ACTIVATIONS)(), None))
+    if draw(st.booleans()):
+        (top, bottom), (left, right) = frame = draw(st.tuples(
+            st.tuples(st.integers(0, 1), st.integers(0, 1)),
+            st.tuples(st.integers(0, 1), st.integers(0, 1))))
+        layers.append((fnn.ZeroPad2D(frame), None))
+        h, w = h + top + bottom, w + left + right
     pool = draw(st.sampled_from([None, fnn.MaxPool2D, fnn.AvgPool2D]))
     window = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     if pool is not None and window[0] <= h and window[1] <= w:

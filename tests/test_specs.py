@@ -169,3 +169,13 @@ def test_layers_no_token_describes_are_named() -> None:
     with pytest.raises(ValueError, match="no spec token for BatchNorm"):
         spec_of(fnn.layers.Sequential((fnn.layers.BatchNorm(np.ones(2), np.zeros(2),
                                                             momentum=0.2),)))
+
+
+def test_zero_padding_grows_the_image_and_has_no_token() -> None:
+    net = fnn.Sequential((fnn.ZeroPad2D(((0, 1), (2, 3))), fnn.MaxPool2D(2), fnn.Flatten()))
+    assert layer_shapes(net, (4, 5, 3)) == [(5, 10, 3), (2, 5, 3), (30,)]
+    assert takes_images(net)
+    with pytest.raises(ValueError, match=re.escape("no spec token for ZeroPad2D(padding=")):
+        spec_of(net)
+    with pytest.raises(SpecError, match=re.escape("layer 1 (ZeroPad2D): needs images")):
+        layer_shapes(fnn.Sequential((fnn.ZeroPad2D(1),)), (7,))

@@ -1,6 +1,6 @@
-"""Conv2D, pooling, LayerNorm and BatchNorm against real PyTorch in float64: outputs, input
-and parameter gradients for a random cotangent, and BatchNorm's running statistics. Skipped
-when torch is not installed (it is never a dependency)."""
+"""Conv2D, pooling (padded too), LayerNorm and BatchNorm against real PyTorch in float64:
+outputs, input and parameter gradients for a random cotangent, and BatchNorm's running
+statistics. Skipped when torch is not installed (it is never a dependency)."""
 
 from __future__ import annotations
 
@@ -102,6 +102,29 @@ def test_pooling_matches_torch(seed: int, window: tuple[int, int],
     tx = nchw(x)
     pool = F.max_pool2d if kind == "max" else F.avg_pool2d
     ty = pool(tx, window, layer.stride)
+    ty.backward(nchw(v))
+    np.testing.assert_allclose(y, nhwc(ty), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gx, nhwc(tx.grad), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**31), window=st.integers(2, 3), stride=st.integers(1, 2),
+       padding=st.integers(0, 1), size=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+       kind=st.sampled_from(["max", "avg"]))
+def test_zero_padding_then_pooling_matches_torchs_padded_pooling(
+        seed: int, window: int, stride: int, padding: int, size: tuple[int, int],
+        kind: str) -> None:
+    # torch pads max pooling with -inf and counts average pooling's zeros: a ZeroPad2D before
+    # the pool is the same on non-negative inputs (after a ReLU) and for every average
+    rng = np.random.default_rng(seed)
+    x = np.abs(rng.standard_normal((2, window + size[0], window + size[1], 3)))
+    pool = fnn.MaxPool2D(window, stride) if kind == "max" else fnn.AvgPool2D(window, stride)
+    net = fnn.Sequential((fnn.ZeroPad2D(padding), pool))
+    v = rng.standard_normal(fnn.forward(net, x).shape)
+    y, gx, _ = ours(net, x, v)
+    tx = nchw(x)
+    torch_pool = F.max_pool2d if kind == "max" else F.avg_pool2d
+    ty = torch_pool(tx, window, stride, padding)
     ty.backward(nchw(v))
     np.testing.assert_allclose(y, nhwc(ty), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gx, nhwc(tx.grad), rtol=1e-12, atol=1e-12)

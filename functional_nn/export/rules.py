@@ -5,17 +5,20 @@ as ONNX operators: ``Dense`` is ``MatMul`` then ``Add`` (``x @ w``, then ``+ b``
 order); ``Conv2D`` is ``Conv`` with the weight transposed from ``(kh, kw, in, out)`` to ONNX's
 ``(out, in, kh, kw)`` and the library's own padding (:func:`~functional_nn.rules.conv.
 conv_pads`); the pools are ``MaxPool`` and ``AveragePool`` without padding (windows that do
-not fit are dropped, as here); ``Flatten`` is ONNX's ``Flatten`` of the channels-last tensor,
-so feature ``(i·W + j)·C + k`` is pixel ``(i, j)``, channel ``k``, as the next ``Dense``
-expects; ``LayerNorm`` is ``LayerNormalization`` over the last axis; ``BatchNorm`` is
-``BatchNormalization`` in inference form with the running statistics of the model state;
-``Dropout`` is the identity. ``Sequential`` and ``Flat`` export their layers in order.
+not fit are dropped, as here); ``ZeroPad2D`` is ``Pad`` of the channels-last tensor;
+``Flatten`` is ONNX's ``Flatten`` of the channels-last tensor, so feature ``(i·W + j)·C + k``
+is pixel ``(i, j)``, channel ``k``, as the next ``Dense`` expects; ``LayerNorm`` is
+``LayerNormalization`` over the last axis; ``BatchNorm`` is ``BatchNormalization`` in
+inference form with the running statistics of the model state; ``Dropout`` is the identity.
+``Sequential`` and ``Flat`` export their layers in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, cast
+
+import numpy as np
 
 from ..flat import Flat
 from ..layers import (
@@ -32,6 +35,7 @@ from ..layers import (
     Sequential,
     Sigmoid,
     Tanh,
+    ZeroPad2D,
 )
 from ..rules import Context, rule_for
 from ..rules.conv import conv_pads
@@ -67,6 +71,12 @@ def _pool(op: str) -> Callable[[MaxPool2D | AvgPool2D, Value, Graph], Value]:
                        strides=list(layer.stride))
         return Value(y, channels_first=True)
     return rule
+
+
+def _zero_pad(layer: ZeroPad2D, x: Value, graph: Graph) -> Value:
+    (top, bottom), (left, right) = layer.padding  # ONNX: every axis' begin, then every end
+    pads = graph.constant("pads", np.array([0, top, left, 0, 0, bottom, right, 0], np.int64))
+    return Value(graph.node("Pad", [graph.channels_last(x), pads], mode="constant"))
 
 
 def _flatten(layer: Flatten, x: Value, graph: Graph) -> Value:
@@ -124,6 +134,7 @@ register_onnx(Conv2D, _conv)
 register_onnx(MaxPool2D, _pool("MaxPool"))
 register_onnx(AvgPool2D, _pool("AveragePool"))
 register_onnx(Flatten, _flatten)
+register_onnx(ZeroPad2D, _zero_pad)
 register_onnx(Dropout, _dropout)
 register_onnx(LayerNorm, _layer_norm)
 register_onnx(BatchNorm, _batch_norm)

@@ -9,6 +9,7 @@ from .conv import AvgPool2D as AvgPool2D
 from .conv import Conv2D as Conv2D
 from .conv import Flatten as Flatten
 from .conv import MaxPool2D as MaxPool2D
+from .conv import ZeroPad2D as ZeroPad2D
 from .dense import ACTIVATIONS as ACTIVATIONS
 from .dense import Dense as Dense
 from .dense import ReLU as ReLU
@@ -25,11 +26,11 @@ from .norms import LayerNorm as LayerNorm
 
 __all__ = ["ACTIVATIONS", "AvgPool2D", "BatchNorm", "BatchNormState", "Conv2D", "Dense",
            "Dropout", "Flatten", "LayerNorm", "MaxPool2D", "ReLU", "Sequential", "Sigmoid",
-           "Tanh", "convnet", "mlp", "param_count"]
+           "Tanh", "ZeroPad2D", "convnet", "mlp", "param_count"]
 
 # Checkpoints name a class by module and qualified name: every layer kind's public home is
 # this package, so moving one between its files never changes or breaks a checkpoint.
 for _kind in (AvgPool2D, BatchNorm, BatchNormState, Conv2D, Dense, Dropout, Flatten, LayerNorm,
-              MaxPool2D, ReLU, Sequential, Sigmoid, Tanh):
+              MaxPool2D, ReLU, Sequential, Sigmoid, Tanh, ZeroPad2D):
     _kind.__module__ = __name__
 del _kind

@@ -15,7 +15,8 @@ import numpy as np
 from .._array import Array, readonly
 from ..tree import STATIC
 
-__all__ = ["AvgPool2D", "Conv2D", "Flatten", "MaxPool2D", "Padding", "Pads", "Pair", "pair"]
+__all__ = ["AvgPool2D", "Conv2D", "Flatten", "MaxPool2D", "Padding", "Pads", "Pair", "ZeroPad2D",
+           "pair"]
 
 Pair = tuple[int, int]
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -133,6 +134,31 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """The mean over each ``window`` of every channel, windows ``stride`` apart (default: the
     window); windows that do not fit are dropped, as PyTorch's ``AvgPool2d`` does."""
+
+
+def _zero_pads(value: int | Pair | Pads) -> Pads:
+    try:
+        padding = None if isinstance(value, str) else _padding(value)
+    except ValueError:
+        padding = None
+    if not isinstance(padding, tuple):
+        raise ValueError(f"ZeroPad2D's padding must be an int >= 0, (ph, pw) or "
+                         f"((top, bottom), (left, right)), got {value!r}")
+    return padding
+
+
+@attrs.frozen
+class ZeroPad2D:
+    """Zeros around every image: ``padding`` is ``p``, ``(ph, pw)`` or ``((top, bottom),
+    (left, right))`` rows and columns, as Keras's ``ZeroPadding2D`` and PyTorch's
+    ``ZeroPad2d``.
+
+    Before an :class:`AvgPool2D` it gives PyTorch's padded average pooling
+    (``count_include_pad=True``); before a :class:`MaxPool2D` of non-negative inputs (after a
+    ReLU), its padded max pooling.
+    """
+
+    padding: Pads = attrs.field(default=((1, 1), (1, 1)), converter=_zero_pads, metadata=_STATIC)
 
 
 @attrs.frozen

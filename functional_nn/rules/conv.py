@@ -1,4 +1,4 @@
-"""Rules of Conv2D (im2col: one matmul each way) and Flatten.
+"""Rules of Conv2D (im2col: one matmul each way), Flatten and ZeroPad2D.
 
 The convolution is one matmul on the im2col matrix ``cols`` of shape
 ``(n·ho·wo, kh·kw·c + 1)``: row ``(n, i, j)`` holds the receptive field of output pixel
@@ -21,7 +21,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .._array import Array
-from ..layers import Conv2D, Flatten
+from ..layers import Conv2D, Flatten, ZeroPad2D
 from ..layers.conv import Pads
 from .core import Context, register
 
@@ -173,3 +173,26 @@ def _flatten_vjp(layer: Flatten, shape: tuple[int, ...], g: Array, out: Flatten,
 
 register(Conv2D, _conv_forward, _conv_vjp)
 register(Flatten, _flatten_forward, _flatten_vjp)
+
+
+# ZeroPad2D: y = x framed by zeros;  its VJP is the cotangent's interior (the frame is constant).
+def _pad_forward(layer: ZeroPad2D, x: Array, ctx: Context) -> tuple[Array, tuple[int, int]]:
+    if x.ndim != 4:
+        raise ValueError(f"ZeroPad2D expects inputs of shape (batch, height, width, channels), "
+                         f"got {x.shape}")
+    (top, bottom), (left, right) = layer.padding
+    n, h, w, c = x.shape
+    y = np.zeros((n, top + h + bottom, left + w + right, c), x.dtype)
+    y[:, top:top + h, left:left + w] = x
+    return y, (h, w)
+
+
+def _pad_vjp(layer: ZeroPad2D, size: tuple[int, int], g: Array, out: ZeroPad2D,
+             ctx: Context) -> Array | None:
+    if not ctx.input_grad:
+        return None
+    (top, _), (left, _) = layer.padding
+    return np.ascontiguousarray(g[:, top:top + size[0], left:left + size[1]])
+
+
+register(ZeroPad2D, _pad_forward, _pad_vjp)

@@ -30,6 +30,7 @@ from ..layers import (
     Flatten,
     MaxPool2D,
     Sequential,
+    ZeroPad2D,
     convnet,
     mlp,
 )
@@ -169,10 +170,11 @@ def layers(draw: st.DrawFn, *, max_width: int = 5,
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     x = rng.standard_normal((draw(st.integers(1, max_batch)), n_in))
     x[np.abs(x) < 1e-3] = 0.5  # away from ReLU's kink
-    kind = draw(st.sampled_from(["dense", "conv", "maxpool", "avgpool", "flatten", *ACTIVATIONS]))
+    kind = draw(st.sampled_from(["dense", "conv", "maxpool", "avgpool", "zeropad", "flatten",
+                                 *ACTIVATIONS]))
     if kind == "dense":
         return Dense(rng.standard_normal((n_in, n_out)), rng.standard_normal(n_out)), x
-    if kind in ("conv", "maxpool", "avgpool", "flatten"):  # channels-last images
+    if kind in ("conv", "maxpool", "avgpool", "zeropad", "flatten"):  # channels-last images
         images = rng.standard_normal((x.shape[0], draw(st.integers(3, 6)),
                                       draw(st.integers(3, 6)), n_in))
         if kind == "conv":
@@ -182,6 +184,8 @@ def layers(draw: st.DrawFn, *, max_width: int = 5,
                           padding=draw(st.sampled_from([0, 1]))), images
         if kind == "flatten":
             return Flatten(), images
+        if kind == "zeropad":
+            return ZeroPad2D(draw(st.tuples(st.integers(0, 2), st.integers(0, 2)))), images
         pool = MaxPool2D if kind == "maxpool" else AvgPool2D
         return pool(draw(st.integers(1, 3))), images
     layer: object = ACTIVATIONS[kind]()
