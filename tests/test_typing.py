@@ -2,7 +2,8 @@
 
 mypy checks ``tests/typing/`` with the rest of ``tests/`` (the README's test command); here
 pyright checks it in strict mode, and both check the README's Python examples as a user's
-script would be checked. See ``tests/typing/README.md`` for how rejections are asserted.
+script would be checked (pyright the documentation pages' too; mypy checks those in
+``tests/test_docs.py``). See ``tests/typing/README.md`` for how rejections are asserted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.test_docs import python_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPE_TESTS = ROOT / "tests" / "typing"
@@ -70,13 +73,24 @@ def describe(errors: Diagnostics) -> str:
 
 @pytest.fixture(scope="module")
 def pyright_errors(tmp_path_factory: pytest.TempPathFactory) -> Diagnostics:
-    """One strict pyright run over ``tests/typing/`` and the README's examples."""
+    """One strict pyright run over ``tests/typing/``, the README's examples and the pages'."""
     folder = tmp_path_factory.mktemp("readme")
     settings = json.loads((TYPE_TESTS / "pyrightconfig.json").read_text(encoding="utf-8"))
     settings.update(extraPaths=[str(ROOT)], stubPath=str(ROOT / "typings"))  # from elsewhere
     config = folder / "pyrightconfig.json"
     config.write_text(json.dumps(settings), encoding="utf-8")
-    return pyright(config, [*sorted(TYPE_TESTS.rglob("*.py")), *readme_scripts(folder)])
+    pages = folder / "pages"
+    pages.mkdir()
+    return pyright(config, [*sorted(TYPE_TESTS.rglob("*.py")), *readme_scripts(folder),
+                            *page_scripts(pages)])
+
+
+def page_scripts(folder: Path) -> list[Path]:
+    """The documentation pages' ```python examples as scripts (without Dask, those that
+    import ``functional_nn.distributed`` are left out)."""
+    dask = importlib.util.find_spec("distributed") is not None
+    return [s for s in python_blocks(folder)
+            if dask or "functional_nn.distributed" not in s.read_text(encoding="utf-8")]
 
 
 def in_folder(errors: Diagnostics, folder: Path) -> Diagnostics:
@@ -91,8 +105,24 @@ def test_type_tests_pass_pyright_strict(pyright_errors: Diagnostics) -> None:
 
 @needs_pyright
 def test_readme_examples_pass_pyright_strict(pyright_errors: Diagnostics) -> None:
-    errors = [e for e in pyright_errors if not Path(str(e["file"])).is_relative_to(TYPE_TESTS)]
+    errors = [e for e in pyright_errors if Path(str(e["file"])).name.startswith("readme_")]
     assert not errors, describe(errors)
+
+
+@needs_pyright
+def test_the_pages_examples_pass_pyright_strict(pyright_errors: Diagnostics,
+                                                tmp_path: Path) -> None:
+    assert len(page_scripts(tmp_path)) >= 8  # the pages still have examples to check
+    errors = [e for e in pyright_errors if Path(str(e["file"])).parent.name == "pages"]
+    assert not errors, describe(errors)
+
+
+@needs_pyright
+def test_every_error_is_in_a_checked_group(pyright_errors: Diagnostics) -> None:
+    # the three tests above split the report by place: an error elsewhere would pass them all
+    places = [Path(str(e["file"])) for e in pyright_errors]
+    assert all(p.is_relative_to(TYPE_TESTS) or p.name.startswith("readme_")
+               or p.parent.name == "pages" for p in places), describe(pyright_errors)
 
 
 def test_readme_examples_pass_mypy_strict(tmp_path: Path) -> None:
