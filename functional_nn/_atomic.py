@@ -11,15 +11,22 @@ What no process can clean up after itself (SIGKILL, a power cut) leaves its temp
 exclusive ``flock`` on its temporary file for as long as it writes, so a temporary file that
 can be locked is one whose writer is gone, and concurrent writers never remove each other's.
 
+Only regular files are replaced: a FIFO, a device or a socket at the target is refused (renaming
+over it would destroy it, ``/dev/null`` included), and a symbolic link is written through (its
+target is replaced, the link kept). :func:`open_regular` opens a file to read the same way: a
+FIFO is refused at once instead of waiting for a writer forever.
+
 Errors are ``OSError``; each caller words them for its own users.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -36,8 +43,8 @@ try:
 except ImportError:  # not POSIX: no locks, so stale temporary files are left alone
     _LOCKING = False
 
-__all__ = ["Staged", "Terminated", "new_file_mode", "remove_stale", "replacing", "umask",
-           "write_bytes", "write_text"]
+__all__ = ["Staged", "Terminated", "new_file_mode", "open_regular", "remove_stale", "replacing",
+           "umask", "write_bytes", "write_text"]
 
 # The signals that end a process by default and that a program can catch; SIGINT already
 # raises KeyboardInterrupt. SIGHUP does not exist on Windows.
@@ -176,7 +183,7 @@ def replacing(path: str | os.PathLike[str], *, durable: bool = False,
     ``path`` (see :func:`remove_stale`) are removed first. ``durable`` syncs the file and its
     folder to disk, so that a power cut after the return cannot lose the new file.
     """
-    target = os.fspath(path)
+    target = _regular_target(os.fspath(path))
     folder = os.path.dirname(os.path.abspath(target))
     remove_stale(target, suffix)
     with _signals_raise() as caught:
@@ -203,6 +210,40 @@ def replacing(path: str | os.PathLike[str], *, durable: bool = False,
         raise Terminated(caught[0])  # only if the signal did not end the process
     if durable:
         _sync_folder(folder)
+
+
+def _not_regular(path: str, mode: int) -> OSError:
+    if stat.S_ISDIR(mode):
+        return IsADirectoryError(errno.EISDIR, "is a directory", path)
+    return OSError(errno.EINVAL, "not a regular file (a FIFO, device or socket)", path)
+
+
+def _regular_target(target: str) -> str:
+    """The path to replace for ``target``: itself, or the end of its symbolic links; an
+    ``OSError`` when that exists and is not a regular file."""
+    real = os.path.realpath(target) if os.path.islink(target) else target
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return real
+    if not stat.S_ISREG(mode):
+        raise _not_regular(target, mode)
+    return real
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``open(path, "rb")`` for a regular file only: ``IsADirectoryError`` for a folder and an
+    ``OSError`` for a FIFO, device or socket, at once (an ordinary open of a FIFO waits for a
+    writer, forever)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(os.fspath(path), mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _sync_folder(folder: str) -> None:

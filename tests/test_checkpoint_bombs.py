@@ -136,3 +136,16 @@ def test_a_valid_checkpoint_still_loads_bit_identical(tmp_path: Path) -> None:
                                                              ).tobytes(order="A")
     assert back["f"].flags.f_contiguous
     assert json.dumps(checkpoint.load_metadata(path)) == '{"a": [1, 2]}'
+
+
+@pytest.mark.parametrize("flag", [0x01, 0x20, 0x40])  # encrypted, patched, strong encryption
+def test_a_member_flagged_in_a_way_no_checkpoint_is_written_is_refused(tmp_path: Path,
+                                                                       flag: int) -> None:
+    path = tmp_path / "net.npz"
+    checkpoint.save(path, mlp([3, 2], seed=0))
+    data = bytearray(path.read_bytes())
+    entry = data.find(b"PK\x01\x02")  # the first central-directory entry
+    data[entry + 8] |= flag  # its general-purpose flags
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"net\.npz"):
+        checkpoint.load(path)

@@ -314,3 +314,9 @@ def test_resume_refuses_arrays_of_another_run_and_files_of_none(tmp_path: Path,
     checkpoint.save(tmp_path / "elsewhere.npz", checkpoint.load(straight), metadata=tampered)
     fails(run_cli("train", "--resume", "elsewhere.npz", cwd=tmp_path), 1,
           "elsewhere.npz was trained on other mnist data than this")
+
+
+def test_plot_names_a_json_nested_too_deep_to_read(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000, encoding="utf-8")
+    fails(run_cli("plot", "deep.json", cwd=tmp_path), 1,
+          "deep.json: neither a checkpoint nor a metrics JSON")

@@ -174,7 +174,7 @@ def _read_record(name: str, members: Members) -> _Archive:
 def _open(path: str | os.PathLike[str]) -> Iterator[_Archive]:
     name = os.fspath(path)
     try:
-        file = open(name, "rb")  # noqa: SIM115 -- closed by the with statement below
+        file = atomic.open_regular(name)  # a FIFO is refused, not waited on
     except FileNotFoundError:
         raise CheckpointError(f"{name}: no such file") from None
     except IsADirectoryError:

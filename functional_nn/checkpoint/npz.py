@@ -113,6 +113,9 @@ class Members:
         except (zipfile.BadZipFile, OSError, EOFError) as error:
             raise CheckpointError(f"{self.name}: array {key!r} is unreadable: {error}"
                                   ) from None
+        except (RuntimeError, NotImplementedError) as error:  # zipfile: encrypted, patched...
+            raise CheckpointError(f"{self.name}: array {key!r} is stored in a way no checkpoint "
+                                  f"is written: {error}") from None
         if len(data) != size:
             raise CheckpointError(f"{self.name}: array {key!r} is truncated")
         array = np.frombuffer(data, dtype=dtype, count=count)

@@ -17,6 +17,7 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
+from .._atomic import open_regular
 from .errors import CliError
 
 __all__ = ["image_shape", "read_image"]
@@ -65,6 +66,7 @@ def read_image(path: str, shape: tuple[int, int], *, invert: bool,
         with warnings.catch_warnings():
             # Pillow warns of (and refuses) images far above MAX_PIXELS on its own.
             warnings.simplefilter("error", image_module.DecompressionBombWarning)
+            open_regular(path).close()  # a FIFO is refused here, not waited on by Pillow
             image = image_module.open(path)
     except (image_module.DecompressionBombError, image_module.DecompressionBombWarning):
         raise CliError(f"{path}: the image is too large to be a digit (more than "

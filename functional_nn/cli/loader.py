@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import checkpoint
+from .._atomic import open_regular
 from ..data import DATASETS, Dataset
 from ..flat import unflatten
 from ..layers import Dense, Sequential
@@ -87,7 +88,7 @@ def _spec(params: Sequential) -> str:
 def _sniff(path: str) -> None:
     """Reject a file that is not a zip archive before numpy says something confusing."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             head = file.read(4)
     except OSError:
         return  # checkpoint.load explains a missing or unreadable file

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .._atomic import open_regular
 from .dataset import load_data
 from .errors import CliError
 from .figures import INSTALL_HINT, check_record, draw_all, plot_curves, prepare_plots
@@ -40,14 +41,14 @@ def add_parser(subparsers: Subparsers) -> None:
 def _read_record(path: str) -> dict[str, object] | None:
     """The metrics JSON at ``path``, or ``None`` if the file is not JSON (a checkpoint)."""
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:  # a FIFO is refused, not waited on
             if file.read(2) == b"PK":  # a zip archive: an .npz checkpoint
                 return None
             file.seek(0)
             record: object = json.loads(file.read().decode("utf-8"))
     except FileNotFoundError:
         raise CliError(f"{path}: no such file") from None
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:  # too deeply nested: RecursionError
         raise CliError(f"{path}: neither a checkpoint nor a metrics JSON: {error}") from None
     if not isinstance(record, dict) or not isinstance(record.get("history"), list):
         raise CliError(f"{path}: not a metrics JSON written by 'functional-nn train --metrics'")

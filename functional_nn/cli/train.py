@@ -296,6 +296,8 @@ def train(config: RunConfig, data: Dataset, output: Output, *, show_progress: bo
                        f"{r.test_accuracy:.2%}, {r.seconds:.1f} s")
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted at step {progress.step}") from None
+    except checkpoint.CheckpointError as error:  # saving an epoch: it names the file
+        raise CliError(str(error)) from None
     except ValueError as error:  # inputs that no training can use
         raise CliError(f"dataset {config.dataset!r}: {error}") from None
     assert state is not None

@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import attrs
 
+from .._atomic import open_regular
 from .idx import DatasetError
 
 __all__ = [
@@ -68,7 +69,7 @@ class Checksum:
     def of_file(self, path: str | os.PathLike[str]) -> str:
         """The hex digest of the file at ``path``, read a block at a time."""
         digest = hashlib.new(self.algorithm)
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             while block := file.read(_BLOCK):
                 digest.update(block)
         return digest.hexdigest()
