@@ -25,6 +25,7 @@ from .model import CROSS_ENTROPY, value_and_grad_with_state
 from .model import value_and_grad as model_value_and_grad
 from .optim import Optimizer
 from .optim import update as optim_update
+from .optim.base import expect_optimizer
 from .rules import Context, init_state
 
 __all__ = [
@@ -137,6 +138,12 @@ def epochs(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], *, batch_size
         yield from toolz.drop(skip, stream) if epoch == first else stream
 
 
+def _shown(batch: object) -> str:
+    if isinstance(batch, tuple | list):
+        return f"a {type(batch).__name__} of {len(batch)}"
+    return type(batch).__name__
+
+
 StateValueAndGrad = Callable[[TrainState[P, S], npt.NDArray[np.generic],
                               npt.NDArray[np.generic]], tuple[float, P, object]]
 Gradients = tuple[TrainState[P, S], float, P, object]
@@ -146,8 +153,13 @@ def _gradients(value_and_grad: StateValueAndGrad[P, S]) -> Callable[
         [TrainState[P, S], Batch], Gradients[P, S]]:
     """``(state, (x, y)) -> (state, loss, grads, model state)``; stops on a non-finite loss."""
     def gradients(state: TrainState[P, S], batch: Batch) -> Gradients[P, S]:
+        if not isinstance(batch, tuple | list) or len(batch) != 2:  # an array would unpack
+            raise TypeError(f"a batch is a pair (x, y), got {_shown(batch)}")
+        x, y = batch
+        if not isinstance(state, TrainState):
+            raise TypeError(f"a step takes a TrainState, got {type(state).__name__}")
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
-            value, grads, model_state = value_and_grad(state, *batch)
+            value, grads, model_state = value_and_grad(state, x, y)
         if not math.isfinite(value):
             x = np.asarray(batch[0])
             if x.dtype.kind == "f" and not np.isfinite(x).all():  # bad data, not divergence
@@ -221,6 +233,7 @@ def train_step(optimizer: Optimizer[S], *, loss: Loss | None = None,
     :class:`~functional_nn.flat.Flat` of the parameters for speed: every transform then runs
     over one buffer.
     """
+    expect_optimizer(optimizer, "train_step's optimizer")
     keep_freed_memory()
     if value_and_grad is not None:
         if loss is not None or seed is not None:

@@ -172,3 +172,28 @@ def test_nan_in_the_inputs_is_named_as_data_not_divergence() -> None:
         fnn.fit(fnn.train_step(opt), fnn.TrainState(params, opt.init(params)),
                 [(x, np.array([0, 1, 0, 1]))])
     assert not isinstance(info.value, fnn.TrainingDiverged)
+
+
+
+def test_a_step_names_a_batch_or_state_that_is_not_one() -> None:
+    net = fnn.flatten(fnn.mlp([3, 2], seed=0))
+    opt = fnn.optim.adam(1e-3)
+    step = fnn.train_step(opt)
+    state = fnn.TrainState(net, opt.init(net))
+    x, y = np.ones((2, 3), np.float32), np.zeros(2, np.int64)
+    for batch, shown in [(x, "ndarray"), ((x, y, y), "a tuple of 3"), (None, "NoneType")]:
+        with pytest.raises(TypeError, match=f"a batch is a pair \\(x, y\\), got {shown}"):
+            step(state, batch)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a step takes a TrainState, got tuple"):
+        step((net, state.opt_state, 0), (x, y))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: fnn.train_step(None),  # type: ignore[call-overload]
+    lambda: fnn.optim.accumulate("x", 2),  # type: ignore[arg-type]
+    lambda: fnn.optim.masked("x", lambda path, leaf: True),  # type: ignore[arg-type]
+    lambda: fnn.optim.chain(fnn.optim.sgd(0.1), 3),  # type: ignore[call-overload]
+])
+def test_what_takes_an_optimizer_names_one_that_is_not(make: Callable[[], object]) -> None:
+    with pytest.raises(TypeError, match=r"is (NoneType|str|int), not an Optimizer"):
+        make()

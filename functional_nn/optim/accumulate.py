@@ -9,7 +9,7 @@ import numpy as np
 
 from .._array import Array, owned
 from ..maps import tree_map
-from .base import Optimizer, Tree, flatten_arrays, leaves_like
+from .base import Optimizer, Tree, expect_optimizer, flatten_arrays, leaves_like
 
 __all__ = ["AccumulateState", "accumulate"]
 
@@ -48,6 +48,7 @@ def accumulate(transform: Optimizer[S], every_k: int) -> Optimizer[AccumulateSta
     >>> u1["w"], u2["w"], state.mini_step
     (array([0.]), array([-2.]), 0)
     """
+    expect_optimizer(transform, "accumulate's transform")
     if isinstance(every_k, bool) or not isinstance(every_k, int):
         raise TypeError(f"every_k must be an integer, got {every_k!r}")
     if every_k < 1:

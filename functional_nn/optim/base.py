@@ -101,6 +101,14 @@ class Optimizer(Generic[S]):
     update: UpdateFn[S]
 
 
+def expect_optimizer(value: object, what: str) -> None:
+    """``TypeError`` naming ``what`` unless ``value`` is an :class:`Optimizer` (checked where
+    one is given, not at its first use)."""
+    if not isinstance(value, Optimizer):
+        raise TypeError(f"{what} is {type(value).__name__}, not an Optimizer (such as "
+                        "optim.adam(1e-3))")
+
+
 @attrs.frozen
 class EmptyState:
     """The state of a stateless transform."""
@@ -171,8 +179,7 @@ def chain(*transforms: Optimizer[Any]) -> Optimizer[tuple[Any, ...]]:
     are typed precisely; nest chains for more.
     """
     for i, t in enumerate(transforms):
-        if not isinstance(t, Optimizer):
-            raise TypeError(f"chain argument {i} is {type(t).__name__}, not an Optimizer")
+        expect_optimizer(t, f"chain argument {i}")
 
     def init_fn(params: P) -> tuple[Any, ...]:
         return tuple(t.init(params) for t in transforms)

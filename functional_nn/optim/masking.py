@@ -24,6 +24,7 @@ from .base import (
     EmptyState,
     Mask,
     Optimizer,
+    expect_optimizer,
     flatten_arrays,
     leaf_flags,
     leaves_like,
@@ -123,6 +124,7 @@ def masked(transform: Optimizer[S], mask: Mask) -> Optimizer[MaskedState[S]]:
     >>> updates["w"], updates["b"] is params["b"]
     (array([-0.5, -0.5]), True)
     """
+    expect_optimizer(transform, "masked's transform")
 
     def init_fn(params: P) -> MaskedState[S]:
         leaves, treedef = tree_flatten(params)
