@@ -20,6 +20,7 @@ import numpy.typing as npt
 import toolz
 
 from ._memory import keep_freed_memory
+from ._validators import non_negative_int
 from .losses import Loss
 from .model import CROSS_ENTROPY, value_and_grad_with_state
 from .model import value_and_grad as model_value_and_grad
@@ -116,7 +117,8 @@ def batches(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], *, batch_siz
     [[2, 4], [3, 0], [1]]
     """
     _check_pair(x, y, batch_size)
-    order = np.random.default_rng((seed, epoch)).permutation(len(x))
+    order = np.random.default_rng((non_negative_int("seed", seed),
+                                   non_negative_int("epoch", epoch))).permutation(len(x))
     stop = steps_per_epoch(len(x), batch_size, drop_last=drop_last) * batch_size
     for start in range(0, stop, batch_size):
         index = order[start:start + batch_size]

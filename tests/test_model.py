@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -215,3 +217,22 @@ def test_an_empty_batch_has_no_loss() -> None:
     assert fnn.forward(net, np.ones((0, 4), np.float32)).shape == (0, 2)
     with pytest.raises(ValueError, match="empty batch"):
         fnn.value_and_grad(net, np.ones((0, 4), np.float32), np.array([], np.int64))
+
+
+@pytest.mark.parametrize(("make", "error", "message"), [
+    (lambda: fnn.mlp([4, 3], seed=-1), ValueError, "seed must be >= 0, got -1"),
+    (lambda: fnn.mlp([4, 3], seed=None),  # type: ignore[arg-type]
+     TypeError, "seed must be an integer, got None"),
+    (lambda: fnn.convnet(seed=1.5),  # type: ignore[arg-type]
+     TypeError, "seed must be an integer, got 1.5"),
+    (lambda: fnn.mlp([4, True, 3], seed=0), ValueError, "positive integer sizes"),
+    (lambda: list(fnn.batches(np.ones((3, 2)), np.ones(3), batch_size=2, seed=0, epoch=-1)),
+     ValueError, "epoch must be >= 0, got -1"),
+    (lambda: fnn.Sequential("abc"), TypeError, "Sequential takes a tuple or list of layers"),
+    (lambda: fnn.optim.momentum(0.1, beta=1.0), ValueError, "beta must be in"),
+    (lambda: fnn.Conv2D(np.zeros((0, 3, 1, 2)), np.zeros(2)), ValueError, "each at least 1"),
+])
+def test_bad_constructor_arguments_are_named(make: Callable[[], object], error: type[Exception],
+                                             message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        make()

@@ -73,9 +73,10 @@ def _padding(value: str | int | Pair | Pads) -> Padding:
 
 def _check_conv(instance: Conv2D, attribute: attrs.Attribute[Pair], value: Pair) -> None:
     w, b = instance.w, instance.b
-    if w.ndim != 4 or b.shape != (w.shape[3],):
-        raise ValueError(f"Conv2D needs w of shape (kh, kw, in_channels, out_channels) and b of "
-                         f"shape (out_channels,), got w {w.shape} and b {b.shape}")
+    if w.ndim != 4 or 0 in w.shape or b.shape != (w.shape[3],):
+        raise ValueError(f"Conv2D needs w of shape (kh, kw, in_channels, out_channels), each at "
+                         f"least 1, and b of shape (out_channels,), got w {w.shape} and b "
+                         f"{b.shape}")
     if w.dtype != b.dtype:
         raise ValueError(f"Conv2D needs w and b of one dtype, got {w.dtype} and {b.dtype}")
     if instance.padding == "same" and instance.stride != (1, 1):

@@ -44,6 +44,9 @@ class Tanh:
 
 
 def _as_layers(layers: Iterable[object]) -> tuple[object, ...]:
+    if isinstance(layers, str | bytes) or not isinstance(layers, Iterable):
+        raise TypeError(f"Sequential takes a tuple or list of layers, got "
+                        f"{type(layers).__name__}")
     return tuple(layers)
 
 

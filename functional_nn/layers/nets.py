@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._array import Array
+from .._validators import non_negative_int
 from ..tree import array_leaves
 from .conv import Conv2D, Flatten, MaxPool2D
 from .dense import ACTIVATIONS, Dense, ReLU, Sequential
@@ -51,12 +52,13 @@ def mlp(sizes: Sequence[int], *, seed: int, activation: str = "relu",
     (13002, ['Dense', 'ReLU', 'Dense', 'ReLU', 'Dense'])
     """
     sizes = list(sizes)
-    if len(sizes) < 2 or any(not isinstance(s, int | np.integer) or s < 1 for s in sizes):
+    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int | np.integer) or s < 1
+                             for s in sizes):
         raise ValueError(f"mlp needs at least two positive integer sizes, got {sizes}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
     dt = float_dtype("mlp", dtype)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(non_negative_int("seed", seed))
     layers: list[object] = []
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         w = init_weight(rng, (fan_in, fan_out), fan_in, fan_out, activation, dt)
@@ -99,7 +101,7 @@ def convnet(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, *, seed
     [classes, kernel, pool] = _positive("classes, kernel and pool", [classes, kernel, pool])
     filters, hidden = _positive("filters", filters), _positive("hidden", hidden)
     dt = float_dtype("convnet", dtype)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(non_negative_int("seed", seed))
     layers: list[object] = []
     for out_channels in filters:
         fan_in = kernel * kernel * channels

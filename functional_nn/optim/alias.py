@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
+from .._validators import unit_interval
 from .base import EmptyState, Mask, Optimizer, chain
 from .masking import add_decayed_weights
 from .transforms import (
@@ -61,6 +62,7 @@ def momentum(learning_rate: LearningRate, beta: float = 0.9,
     nesterov=nesterov)`` with ``dampening=0``. Same as
     ``chain(trace(beta, nesterov), scale_by_learning_rate(learning_rate))``.
     """
+    unit_interval("beta", beta)  # trace would name it decay
     return chain(trace(beta, nesterov), scale_by_learning_rate(learning_rate))
 
 
