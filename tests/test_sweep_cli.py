@@ -154,6 +154,7 @@ def test_hidden_sizes_split_on_semicolons_and_options_repeat() -> None:
     (["--hidden", "16,0"], "--hidden: hidden layer sizes must be positive integers"),
     (["--epochs", "1,,2"], "--epochs: empty value"),
     (["--out", "results.txt"], "--out: write a .json or a .csv file"),
+    (["--checkpoints", __file__], "--checkpoints: " + __file__ + " exists and is not a folder"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_values_are_one_line_and_exit_2(argv: list[str], message: str,

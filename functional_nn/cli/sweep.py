@@ -227,6 +227,9 @@ def run(args: argparse.Namespace, output: Output) -> int:
         if os.path.splitext(args.out)[1].lower() not in (".json", ".csv"):
             raise UsageError(f"--out: write a .json or a .csv file, got {args.out!r}")
         check_writable(args.out, "results")
+    if args.checkpoints and os.path.lexists(args.checkpoints) and not os.path.isdir(
+            args.checkpoints):
+        raise UsageError(f"--checkpoints: {args.checkpoints} exists and is not a folder")
     dataset = args.dataset or "mnist"
     full = load_data(dataset, args.data_dir, download=not args.no_download)
     data = dist.sweep_data(_subset(full, limit), classes=class_count(full))
