@@ -437,7 +437,8 @@ def test_a_schedule_is_checked_at_every_step(bad: object) -> None:
 @pytest.mark.parametrize(("build", "message"), [
     (lambda: sgd(-0.1), "learning_rate must be >= 0 and finite, got -0.1"),
     (lambda: sgd(float("nan")), "learning_rate must be >= 0"),
-    (lambda: momentum(0.1, beta=1.0), "decay must be in"),
+    (lambda: momentum(0.1, beta=1.0), "beta must be in"),
+    (lambda: trace(1.0), "decay must be in"),
     (lambda: adam(0.1, b1=1.0), r"b1 must be in \[0, 1\), got 1.0"),
     (lambda: adam(0.1, b1=-0.1), "b1 must be in"),
     (lambda: adam(0.1, b2=1.5), "b2 must be in"),
