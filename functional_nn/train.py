@@ -163,8 +163,8 @@ def _gradients(value_and_grad: StateValueAndGrad[P, S]) -> Callable[
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             value, grads, model_state = value_and_grad(state, x, y)
         if not math.isfinite(value):
-            x = np.asarray(batch[0])
-            if x.dtype.kind == "f" and not np.isfinite(x).all():  # bad data, not divergence
+            inputs = np.asarray(x)  # bad data, not divergence:
+            if inputs.dtype.kind == "f" and not np.isfinite(inputs).all():
                 raise ValueError(f"the batch of step {state.step} holds NaN or infinity in its "
                                  "inputs: clean the data (a lower learning rate won't help)")
             raise TrainingDiverged(state, state.step, value)

@@ -1,10 +1,11 @@
 """FIFOs, devices and symbolic links where a file is read or written: a FIFO is refused at once
-(an ordinary open waits for a writer forever), a device is never replaced by the atomic writer
-(renaming over ``/dev/null`` would destroy it), and a symbolic link is written through."""
+(an ordinary open waits for a writer forever), a socket or device is never replaced by the atomic
+writer (renaming over ``/dev/null`` would destroy it), and a symbolic link is written through."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,12 +48,16 @@ def test_writing_over_a_fifo_is_refused_and_the_fifo_kept(fifo: Path) -> None:
     assert os.listdir(fifo.parent) == ["pipe"]  # no temporary file left
 
 
-def test_writing_over_a_device_is_refused(tmp_path: Path) -> None:
-    if not os.path.exists(os.devnull) or os.path.isfile(os.devnull):
-        pytest.skip("no null device")
-    with pytest.raises(OSError, match="not a regular file"):
-        atomic.write_bytes(os.devnull, b"x")
-    assert not os.path.isfile(os.devnull)
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no Unix sockets on this system")
+def test_writing_over_a_socket_is_refused_and_the_socket_kept(tmp_path: Path) -> None:
+    # a socket stands for every file that is not a regular one (a device such as /dev/null
+    # too), without a test that would destroy a device if the writer regressed
+    path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        with pytest.raises(OSError, match="not a regular file"):
+            atomic.write_bytes(path, b"x")
+        assert path.is_socket()
 
 
 def test_a_symbolic_link_is_written_through(tmp_path: Path) -> None:

@@ -59,8 +59,16 @@ def _padding(value: str | int | Pair | Pads) -> Padding:
             raise ValueError(f'padding must be "valid", "same", an int, (ph, pw) or '
                              f"((top, bottom), (left, right)), got {value!r}")
         return value
-    message = (f'padding must be "valid", "same", an int >= 0, (ph, pw) or '
-               f"((top, bottom), (left, right)), got {value!r}")
+    pads = _explicit_pads(value)
+    if pads is None:
+        raise ValueError(f'padding must be "valid", "same", an int >= 0, (ph, pw) or '
+                         f"((top, bottom), (left, right)), got {value!r}")
+    return pads
+
+
+def _explicit_pads(value: object) -> Pads | None:
+    """``p``, ``(ph, pw)`` or ``((t, b), (l, r))`` as ``((t, b), (l, r))``; ``None`` for
+    anything else."""
     try:
         if _is_int(value) or (isinstance(value, tuple | list) and all(map(_is_int, value))):
             ph, pw = pair("padding", value, minimum=0)
@@ -68,7 +76,7 @@ def _padding(value: str | int | Pair | Pads) -> Padding:
         rows, cols = value  # type: ignore[misc]
         return pair("padding", rows, minimum=0), pair("padding", cols, minimum=0)
     except (TypeError, ValueError):
-        raise ValueError(message) from None
+        return None
 
 
 def _check_conv(instance: Conv2D, attribute: attrs.Attribute[Pair], value: Pair) -> None:
@@ -138,11 +146,8 @@ class AvgPool2D(_Pool2D):
 
 
 def _zero_pads(value: int | Pair | Pads) -> Pads:
-    try:
-        padding = None if isinstance(value, str) else _padding(value)
-    except ValueError:
-        padding = None
-    if not isinstance(padding, tuple):
+    padding = None if isinstance(value, str) else _explicit_pads(value)
+    if padding is None:
         raise ValueError(f"ZeroPad2D's padding must be an int >= 0, (ph, pw) or "
                          f"((top, bottom), (left, right)), got {value!r}")
     return padding
