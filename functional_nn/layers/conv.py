@@ -7,7 +7,7 @@ padding, dilation, window) are static fields, normalised when a layer is made, s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -73,7 +73,7 @@ def _explicit_pads(value: object) -> Pads | None:
         if _is_int(value) or (isinstance(value, tuple | list) and all(map(_is_int, value))):
             ph, pw = pair("padding", value, minimum=0)
             return (ph, ph), (pw, pw)
-        rows, cols = value  # type: ignore[misc]
+        rows, cols = cast("tuple[object, object]", value)  # or TypeError, ValueError
         return pair("padding", rows, minimum=0), pair("padding", cols, minimum=0)
     except (TypeError, ValueError):
         return None
