@@ -15,6 +15,8 @@ import pytest
 
 import functional_nn as fnn
 from functional_nn import checkpoint
+from functional_nn.cli.config import resolve
+from functional_nn.cli.errors import UsageError
 from functional_nn.data.registry import FILE_NAMES
 from tests.conftest import DATA, needs_data, needs_pillow, run_cli
 
@@ -63,6 +65,18 @@ def test_bad_option_values_are_usage_errors(old: Path, args: list[str], message:
     fails(result, 2, "functional-nn: error: ", message, "functional-nn train --help")
     assert old.read_bytes() == before
     assert result.stdout == ""
+
+
+def test_a_warm_up_without_its_schedule_is_refused(old: Path) -> None:
+    with pytest.raises(UsageError, match="but this run's schedule is cosine"):
+        resolve("fast", {"schedule": "cosine", "warmup_epochs": 1.0})
+    assert resolve("fast", {"schedule": "cosine"}).recipe.schedule == "cosine"
+    assert resolve("fast", {"warmup_epochs": 1.0}).recipe.warmup_epochs == 1.0
+    before = old.read_bytes()
+    fails(run_cli("train", "--warmup-epochs", "0.5", "--out", old.name, cwd=old.parent), 2,
+          "--warmup-epochs sets the warm-up of --schedule warmup-cosine, but this run's "
+          "schedule is constant")
+    assert old.read_bytes() == before
 
 
 @pytest.mark.parametrize("args", [["bogus"], ["evaluate"], ["predict", "old.npz"],

@@ -146,7 +146,21 @@ def test_plot_of_a_tampered_history_is_one_line_and_writes_nothing(tmp_path: Pat
     for source in ("m.json", "m.npz"):
         fails(run_cli("plot", source, "-o", "out", "--no-download", cwd=tmp_path), 1,
               f"{source}: the run's")
-        assert list((tmp_path / "out").iterdir()) == []
+        assert not (tmp_path / "out").exists()
+
+
+def test_plot_that_fails_before_drawing_leaves_no_folder(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    checkpoint.save(tmp_path / "m.npz", fnn.mlp([784, 10], seed=0),
+                    metadata={"history": GOOD_HISTORY})
+    fails(run_cli("plot", "m.npz", "-o", "new/plots", "--no-download", "--data-dir", "nodata",
+                  cwd=tmp_path), 1)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "file").write_text("in the way")
+    fails(run_cli("plot", "m.npz", "-o", "file/plots", cwd=tmp_path), 1,
+          "cannot create the plot folder file/plots: file is not a folder")
+    fails(run_cli("train", "--max-steps", "1", "--plots", "file/p", cwd=tmp_path), 1,
+          "cannot create the plot folder file/p: file is not a folder")
 
 
 def test_plots_are_written_all_or_none(tmp_path: Path) -> None:

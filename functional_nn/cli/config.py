@@ -64,6 +64,10 @@ def resolve(recipe: str | None, options: Mapping[str, object]) -> RunConfig:
         raise UsageError(f"{' and '.join(mlp_only)} shape{'s' * (len(mlp_only) == 1)} an MLP "
                          f"but {given} is the whole network: write the network you want "
                          "with --model")
+    schedule = changes.get("schedule") or RECIPES[name].schedule
+    if "warmup_epochs" in changes and schedule != "warmup-cosine":
+        raise UsageError(f"--warmup-epochs sets the warm-up of --schedule warmup-cosine, but "
+                         f"this run's schedule is {schedule}")
     try:
         # The values were parsed by the options' types; the recipe validates them once more.
         chosen = attrs.evolve(RECIPES[name], **cast("dict[str, Any]", changes))

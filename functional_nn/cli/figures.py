@@ -27,7 +27,7 @@ from ..metrics import confusion_matrix_from, predict
 from ..recipes import EpochRecord
 from ..specs import batch_for
 from .errors import CliError
-from .files import check_writable
+from .files import check_creatable, check_writable
 
 __all__ = ["INSTALL_HINT", "check_record", "curve_figures", "draw_all", "history_of",
            "plot_curves", "plot_filters", "prepare_plots", "write_figures"]
@@ -49,14 +49,15 @@ def _figure_class() -> type:
 
 
 def prepare_plots(folder: str) -> None:
-    """Before any work: check matplotlib is there and ``folder`` can take the files."""
+    """Before any work: check matplotlib is there and ``folder`` could take the files.
+
+    A missing folder is made only when the plots are written, so a command that fails before
+    then (a bad model, a missing dataset) leaves no empty folder behind.
+    """
     _figure_class()
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        raise CliError(f"cannot create the plot folder {folder}: "
-                       f"{error.strerror or error}") from None
-    check_writable(os.path.join(folder, "loss.png"), "plots")
+    check_creatable(folder, "plot folder")
+    if os.path.isdir(folder):
+        check_writable(os.path.join(folder, "loss.png"), "plots")
 
 
 Figures = list[tuple[str, object]]
@@ -67,6 +68,7 @@ def write_figures(folder: str, figures: Figures) -> list[str]:
     """Write every figure as ``folder/name``, all or none: the paths written."""
     paths = [os.path.join(folder, name) for name, _ in figures]
     try:
+        os.makedirs(folder, exist_ok=True)
         with contextlib.ExitStack() as stack:
             for path, (_, figure) in zip(paths, figures, strict=True):
                 staged = stack.enter_context(atomic.replacing(path))

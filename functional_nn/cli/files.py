@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import _atomic as atomic
 from .errors import CliError
 
-__all__ = ["check_distinct", "check_writable", "write_json", "write_text"]
+__all__ = ["check_creatable", "check_distinct", "check_writable", "write_json", "write_text"]
 
 PLOT_FILES = ("loss.png", "accuracy.png", "confusion.png", "weights.png", "misclassified.png")
 """Every file a plots folder may get."""
@@ -52,12 +52,34 @@ def check_writable(path: str, what: str) -> None:
     folder = target.parent
     if not folder.is_dir():
         raise CliError(f"cannot write the {what} to {path}: the folder {folder} does not exist")
-    try:  # a real probe: os.access misjudges root, ACLs and read-only mounts
+    refused = _refusal(folder)
+    if refused:
+        raise CliError(f"cannot write the {what} to {path}: {refused}")
+
+
+def _refusal(folder: Path) -> str | None:
+    """Why no file can be created in ``folder``, or None when one can (a real probe:
+    ``os.access`` misjudges root, ACLs and read-only mounts)."""
+    try:
         fd, probe = tempfile.mkstemp(prefix=".functional-nn-probe.", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise CliError(f"cannot write the {what} to {path}: {error.strerror or error}") from None
+        return str(error.strerror or error)
+    return None
+
+
+def check_creatable(folder: str, what: str) -> None:
+    """Fail early unless ``folder`` is a folder or could be made (touching nothing): its
+    nearest existing ancestor must be a folder that takes new files."""
+    existing = Path(folder)
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise CliError(f"cannot create the {what} {folder}: {existing} is not a folder")
+    refused = None if existing == Path(folder) else _refusal(existing)
+    if refused:
+        raise CliError(f"cannot create the {what} {folder} in {existing}: {refused}")
 
 
 def write_text(path: str, text: str) -> None:
