@@ -51,6 +51,11 @@ Batch = tuple[npt.NDArray[np.generic], npt.NDArray[np.generic]]
 ValueAndGrad = Callable[[P, npt.NDArray[np.generic], npt.NDArray[np.generic]], tuple[float, P]]
 
 
+def _check_step(state: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if type(value) is not int or value < 0:  # one test for the state every step makes
+        non_negative_int("TrainState.step", value)
+
+
 @attrs.frozen
 class TrainState(Generic[P, S]):
     """Everything training carries from one step to the next, as a pytree.
@@ -63,7 +68,7 @@ class TrainState(Generic[P, S]):
 
     params: P
     opt_state: S
-    step: int = 0
+    step: int = attrs.field(default=0, validator=_check_step)
     loss: float = math.nan
     model_state: object = None
 

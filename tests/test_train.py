@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -186,6 +187,15 @@ def test_a_step_names_a_batch_or_state_that_is_not_one() -> None:
             step(state, batch)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="a step takes a TrainState, got tuple"):
         step((net, state.opt_state, 0), (x, y))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("step", "error"), [("a", TypeError), (1.5, TypeError), (None, TypeError),
+                                             (True, TypeError), (-1, ValueError)])
+def test_a_state_step_is_a_non_negative_integer(step: object, error: type[Exception]) -> None:
+    net = fnn.flatten(fnn.mlp([3, 2], seed=0))
+    with pytest.raises(error, match=f"TrainState.step must be .*, got {re.escape(repr(step))}"):
+        fnn.TrainState(net, None, step)  # type: ignore[arg-type]
+    assert fnn.TrainState(net, None, np.int64(3)).step == 3  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("make", [
