@@ -334,3 +334,24 @@ def test_plot_names_a_json_nested_too_deep_to_read(tmp_path: Path) -> None:
     (tmp_path / "deep.json").write_text("[" * 100_000, encoding="utf-8")
     fails(run_cli("plot", "deep.json", cwd=tmp_path), 1,
           "deep.json: neither a checkpoint nor a metrics JSON")
+
+
+LIMITED_WRITES = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+from functional_nn.cli.main import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@needs_data
+def test_a_checkpoint_that_cannot_be_saved_is_named_not_blamed_on_the_data(
+        tmp_path: Path) -> None:
+    checkpoint.save(tmp_path / "model.npz", fnn.mlp([4, 2], seed=0))
+    before = (tmp_path / "model.npz").read_bytes()  # 16-16's checkpoint is past the limit
+    line = fails(run_cli("train", "--max-steps", "10", "--out", "model.npz", cwd=tmp_path,
+                         exe=(sys.executable, "-c", LIMITED_WRITES)), 1)
+    assert line == "functional-nn: error: cannot save model.npz: File too large"
+    assert (tmp_path / "model.npz").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]
