@@ -69,8 +69,23 @@ def test_every_page_of_the_navigation_is_built(site: Path) -> None:
     pages = sorted(p.relative_to(DOCS) for p in DOCS.rglob("*.md"))
     assert len(pages) >= 20
     for page in pages:
-        built = page.with_suffix("") if page.stem != "index" else page.parent
-        assert (site / built / "index.html").is_file(), f"{page} was not built"
+        assert (site / page.with_suffix(".html")).is_file(), f"{page} was not built"
+
+
+@needs_docs
+def test_every_link_between_pages_names_a_file_so_the_site_opens_from_disk(site: Path) -> None:
+    links = re.compile(r"<a\b[^>]*?\bhref=\"([^\"#?]+)[^\"]*\"", re.IGNORECASE)
+    checked = 0
+    for name, text in _pages(site).items():
+        if name == "404.html":  # a web server's page, with links from the site's root
+            continue
+        for href in links.findall(text):
+            if re.match(r"[a-z]+:|//", href, re.IGNORECASE):
+                continue  # another host, mailto:
+            target = (site / name).parent / html.unescape(href)
+            assert target.is_file(), f"{name} links to {href}, which is not a file of the site"
+            checked += 1
+    assert checked > 100
 
 
 @needs_docs
