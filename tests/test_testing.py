@@ -13,10 +13,12 @@ from hypothesis import strategies as st
 import functional_nn as fnn
 from functional_nn import optim
 from functional_nn.testing import (
+    GradientMismatch,
     Impure,
     LawBroken,
     LayerGradientMismatch,
     assert_pure,
+    check_grads,
     check_layer,
     check_optimizer,
     check_tree_laws,
@@ -40,6 +42,9 @@ def _gain_vjp(layer: Gain, x: fnn.Array, g: fnn.Array, out: Gain,
               ctx: fnn.Context) -> fnn.Array | None:
     fnn.rules.sum_to(g * x * (1.01 if layer.bug == "param" else 1.0), out.gain)
     gx = g * layer.gain
+    if layer.bug == "nan":  # a rule broken everywhere: no comparison may pass it
+        out.gain[...] = np.nan
+        return np.full_like(g, np.nan)
     return gx * 1.01 if layer.bug == "input" else gx
 
 
@@ -58,6 +63,28 @@ def test_check_layer_passes_a_correct_rule_and_names_a_wrong_one() -> None:
         check_layer(_gain("input")[0], x)
     with pytest.raises(LayerGradientMismatch, match=r"Gain: .* at gain\[\d\]: analytic"):
         check_layer(_gain("param")[0], x)
+
+
+def test_a_rule_of_nan_or_infinity_fails_and_so_do_settings_that_check_nothing() -> None:
+    layer, x = _gain("nan")
+    with pytest.raises(LayerGradientMismatch, match="Gain: worst relative error inf at"):
+        check_layer(layer, x)
+    net = fnn.Sequential([layer, fnn.Dense(np.ones((4, 2)), np.zeros(2))])
+    with pytest.raises(GradientMismatch, match="worst relative error inf"):
+        check_grads(fnn.loss, net, x, np.array([0, 1, 0]))
+    good, _ = _gain()
+    for setting, message in [({"tol": np.nan}, "tol must be >= 0"),
+                             ({"eps": 0.0}, "eps must be positive"),
+                             ({"eps": np.nan}, "eps must be positive"),
+                             ({"floor": -1.0}, "floor must be positive"),
+                             ({"max_per_leaf": 0}, "max_per_leaf must be a positive integer"),
+                             ({"seed": -1}, "seed must be >= 0")]:
+        with pytest.raises(ValueError, match=message):
+            check_layer(good, x, **setting)
+        with pytest.raises(ValueError, match=message):
+            check_grads(fnn.loss, net, x, np.array([0, 1, 0]), **setting)
+    with pytest.raises(ValueError, match="nothing to check"):
+        check_layer(fnn.ReLU(), x, ctx=fnn.Context(input_grad=False))
 
 
 @settings(max_examples=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TypeVar, cast
 
@@ -9,12 +10,14 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from .._validators import non_negative, non_negative_int, positive, positive_int
 from ..maps import tree_map
 from ..model import grad as model_grad
 from ..model import loss as model_loss
 from ..tree import array_leaves, tree_flatten, tree_paths, tree_unflatten
 
-__all__ = ["GradCheck", "GradientMismatch", "check_grads", "compare_entries", "worst_of"]
+__all__ = ["GradCheck", "GradientMismatch", "check_grads", "check_options", "compare_entries",
+           "worst_of"]
 
 P = TypeVar("P")
 
@@ -62,6 +65,7 @@ def check_grads(f: Callable[..., float], params: P, *args: object,
     truncation error (about ``eps²``) against float64 round-off in the loss (about
     ``1e-16 / eps``): at 1e-6 the round-off alone reaches the ``tol · floor`` of small entries.
     """
+    check_options(eps=eps, floor=floor, tol=tol, max_per_leaf=max_per_leaf, seed=seed)
     if grad_fn is None:
         if f is not model_loss:
             raise TypeError("check_grads needs grad_fn= unless f is functional_nn.loss")
@@ -89,6 +93,18 @@ def check_grads(f: Callable[..., float], params: P, *args: object,
     return worst
 
 
+def check_options(*, eps: float, floor: float, tol: float, max_per_leaf: int | None,
+                  seed: int) -> None:
+    """Refuse settings under which a check would pass without checking (a NaN ``tol``, no
+    entries) or could not run (a zero ``eps``), naming the setting."""
+    positive("eps", eps)
+    positive("floor", floor)
+    non_negative("tol", tol)
+    if max_per_leaf is not None:
+        positive_int("max_per_leaf", max_per_leaf)
+    non_negative_int("seed", seed)
+
+
 def compare_entries(path: str, analytic: npt.NDArray[np.floating],
                     value_at: Callable[[tuple[int, ...], float], float], *, eps: float,
                     floor: float, rng: np.random.Generator,
@@ -104,12 +120,18 @@ def compare_entries(path: str, analytic: npt.NDArray[np.floating],
         numeric = (value_at(index, eps) - value_at(index, -eps)) / (2 * eps)
         a = float(analytic[index])
         error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
+        if not math.isfinite(error):  # NaN or infinity on either side: no agreement at all
+            error = math.inf
         if error >= worst.error:
             worst = GradCheck(error, path, index, a, numeric, 0)
     return attrs.evolve(worst, checked=len(entries))
 
 
 def worst_of(results: list[GradCheck]) -> GradCheck:
-    """The worst of several comparisons, counting every entry they checked."""
-    worst = max(results, key=lambda r: r.error, default=GradCheck(0.0, "", (), 0.0, 0.0, 0))
-    return attrs.evolve(worst, checked=sum(r.checked for r in results))
+    """The worst of several comparisons, counting every entry they checked; ``ValueError``
+    when they checked none (a check of nothing must not pass)."""
+    checked = sum(r.checked for r in results)
+    if not checked:
+        raise ValueError("nothing to check: no floating parameter entries and no input "
+                         "gradient")
+    return attrs.evolve(max(results, key=lambda r: r.error), checked=checked)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 from ..maps import tree_map
 from ..rules import Context, out_like, rule_for
 from ..tree import tree_flatten, tree_paths, tree_unflatten
-from .grads import GradCheck, compare_entries, worst_of
+from .grads import GradCheck, check_options, compare_entries, worst_of
 
 __all__ = ["LayerGradientMismatch", "check_layer"]
 
@@ -48,6 +48,7 @@ def check_layer(layer: object, x: npt.ArrayLike, *, key: tuple[int, ...] | None 
     >>> check_layer(Dense(np.ones((3, 2)), np.zeros(2)), np.ones((4, 3))).error < 1e-6
     True
     """
+    check_options(eps=eps, floor=floor, tol=tol, max_per_leaf=max_per_leaf, seed=seed)
     layer64 = tree_map(_float64, layer)
     x64 = np.asarray(x, dtype=np.float64)
     if ctx is None:
