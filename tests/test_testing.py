@@ -73,12 +73,12 @@ def test_a_rule_of_nan_or_infinity_fails_and_so_do_settings_that_check_nothing()
     with pytest.raises(GradientMismatch, match="worst relative error inf"):
         check_grads(fnn.loss, net, x, np.array([0, 1, 0]))
     good, _ = _gain()
-    for setting, message in [({"tol": np.nan}, "tol must be >= 0"),
-                             ({"eps": 0.0}, "eps must be positive"),
-                             ({"eps": np.nan}, "eps must be positive"),
-                             ({"floor": -1.0}, "floor must be positive"),
-                             ({"max_per_leaf": 0}, "max_per_leaf must be a positive integer"),
-                             ({"seed": -1}, "seed must be >= 0")]:
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"tol": np.nan}, "tol must be >= 0"), ({"eps": 0.0}, "eps must be positive"),
+        ({"eps": np.nan}, "eps must be positive"), ({"floor": -1.0}, "floor must be positive"),
+        ({"max_per_leaf": 0}, "max_per_leaf must be a positive integer"),
+        ({"seed": -1}, "seed must be >= 0")]
+    for setting, message in bad:
         with pytest.raises(ValueError, match=message):
             check_layer(good, x, **setting)
         with pytest.raises(ValueError, match=message):
