@@ -322,6 +322,21 @@ def test_float32_stays_float32(make_opt: Callable[[], Optimizer[Any]]) -> None:
         assert type(params) is Sequential
 
 
+@pytest.mark.parametrize(("make", "name"), [(lambda: adam(1e-3), "adam"),
+                                            (lambda: adamw(1e-3), "adam"),
+                                            (lambda: rmsprop(1e-3), "rmsprop")])
+def test_an_eps_that_is_zero_in_the_parameters_dtype_is_refused_at_init(
+        make: Callable[[], Optimizer[Any]], name: str) -> None:
+    half = {"w": np.ones(3, np.float16)}
+    for params in (half, flatten(half)):
+        with pytest.raises(ValueError, match=f"{name}'s eps 1e-08 is 0 in float16: zero "
+                                             "gradients would give 0/0; train in float32"):
+            make().init(params)
+    opt = adam(1e-3, eps=1e-3)  # one float16 can hold: the update of a zero gradient is 0
+    updates, _ = opt.update({"w": np.zeros(3, np.float16)}, opt.init(half), half)
+    np.testing.assert_array_equal(updates["w"], 0.0)
+
+
 def test_apply_updates_keeps_the_parameter_dtype() -> None:
     params: Tree = {"a": np.ones(3, np.float32), "b": np.ones(2, np.float64)}
     updates: Tree = {"a": np.full(3, 0.5), "b": np.full(2, 0.5, np.float32)}

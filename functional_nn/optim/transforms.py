@@ -18,6 +18,7 @@ import numpy as np
 
 from .._array import Array
 from .._validators import check, non_negative, positive, unit_interval
+from ..tree import tree_leaves
 from ._leafwise import leafwise, zeros_like
 from .base import EmptyState, Optimizer, Tree
 from .schedules import Schedule, validated
@@ -49,6 +50,15 @@ def scaled(factor: float, tree: P) -> P:
         return (np.multiply(u, factor, out=np.empty(u.shape, u.dtype)),)
     out: P = leafwise(leaf, (tree,), ("the updates",))[0]
     return out
+
+
+def check_eps(name: str, eps: float, params: object) -> None:
+    """``ValueError`` when ``eps`` is 0 in a parameter leaf's dtype (1e-8 in float16): the
+    first update of an entry whose gradient is 0 would be 0/0."""
+    for leaf in tree_leaves(params):
+        if isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f" and leaf.dtype.type(eps) == 0:
+            raise ValueError(f"{name}'s eps {eps:g} is 0 in {leaf.dtype}: zero gradients would "
+                             "give 0/0; train in float32 (or pass a larger eps)")
 
 
 def empty_init(params: object) -> EmptyState:
@@ -211,6 +221,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999,
     epsilon = positive("eps", eps)
 
     def init_fn(params: P) -> ScaleByAdamState:
+        check_eps("adam", epsilon, params)
         return ScaleByAdamState(0, zeros_like(params), zeros_like(params))
 
     def update_fn(grads: P, state: ScaleByAdamState, params: P) -> tuple[P, ScaleByAdamState]:
@@ -260,6 +271,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> Optimizer[ScaleByRms
     epsilon = positive("eps", eps)
 
     def init_fn(params: P) -> ScaleByRmsState:
+        check_eps("rmsprop", epsilon, params)
         return ScaleByRmsState(zeros_like(params))
 
     def rms_leaf(g: Array, v: Array) -> tuple[Array, Array]:
