@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from .losses import softmax_cross_entropy
+from .losses import check_labels, softmax_cross_entropy
 from .model import check_input, forward
 
 __all__ = [
@@ -37,14 +37,21 @@ def _chunks(n: int, batch_size: int) -> Iterator[slice]:
     return (slice(i, i + batch_size) for i in range(0, n, batch_size))
 
 
+def _predicted(params: object, x: npt.ArrayLike, batch_size: int,
+               state: object) -> tuple[Labels, int | None]:
+    """The predicted classes and the number of classes (None for no samples)."""
+    x = check_input(x)
+    out, classes = np.empty(len(x), dtype=np.int64), None
+    for part in _chunks(len(x), batch_size):
+        logits = forward(params, x[part], state=state)
+        out[part], classes = logits.argmax(axis=1), logits.shape[1]
+    return out, classes
+
+
 def predict(params: object, x: npt.ArrayLike, *, batch_size: int = 4096,
             state: object = None) -> Labels:
     """The predicted class of each sample of ``x``: the argmax of the logits."""
-    x = check_input(x)
-    out = np.empty(len(x), dtype=np.int64)
-    for part in _chunks(len(x), batch_size):
-        out[part] = forward(params, x[part], state=state).argmax(axis=1)
-    return out
+    return _predicted(params, x, batch_size, state)[0]
 
 
 def _class_labels(y: npt.ArrayLike) -> Labels:
@@ -61,11 +68,14 @@ def _class_labels(y: npt.ArrayLike) -> Labels:
 def accuracy(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
              batch_size: int = 4096, state: object = None) -> float:
     """The fraction of samples of ``x`` whose predicted class is the label in ``y``."""
+    predicted, classes = _predicted(params, x, batch_size, state)
     labels = _class_labels(y)
-    predicted = predict(params, x, batch_size=batch_size, state=state)
     if len(labels) != len(predicted):
         raise ValueError(f"x has {len(predicted)} samples but y has {len(labels)}")
-    return float(np.mean(predicted == labels)) if len(labels) else float("nan")
+    if classes is None:
+        return float("nan")
+    check_labels(y, (len(labels), classes))  # as the loss checks them: range, one-hot width
+    return float(np.mean(predicted == labels))
 
 
 def confusion_matrix_from(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,

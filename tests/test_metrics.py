@@ -51,3 +51,17 @@ def test_bad_arguments() -> None:
         fnn.accuracy(net, np.ones((3, 2)), np.array([0, 1]))
     with pytest.raises(ValueError, match=r"outside \[0, 2\)"):
         confusion_matrix_from([0, 2], [0, 1], classes=2)
+
+
+def test_accuracy_checks_its_labels_as_the_loss_does() -> None:
+    net = fnn.mlp([4, 3, 2], seed=0)
+    x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+    for labels, message in [(np.full(5, 7), r"label 7 outside \[0, 2\)"),
+                            (np.array([0, 1, 1, 0, -1]), r"label -1 outside \[0, 2\)"),
+                            (np.ones((5, 1)), r"one-hot labels of shape \(5, 2\) expected, got "
+                                              r"\(5, 1\)"),
+                            (np.eye(3)[[0, 1, 2, 0, 1]], r"of shape \(5, 2\) expected")]:
+        with pytest.raises(ValueError, match=message):
+            fnn.accuracy(net, x, labels)
+    one_hot = np.eye(2)[[0, 1, 1, 0, 1]]
+    assert fnn.accuracy(net, x, one_hot) == fnn.accuracy(net, x, one_hot.argmax(axis=1))
