@@ -23,24 +23,35 @@ __all__ = ["BinaryCrossEntropy", "CrossEntropy", "Huber", "Loss", "MeanSquaredEr
            "mean_squared_error", "softmax", "softmax_cross_entropy"]
 
 
-def log_softmax(logits: Array) -> Array:
+def _floating(name: str, logits: object) -> Array:
+    """``logits`` as a floating array of at least one axis; ``TypeError`` naming ``name``."""
+    z = np.asarray(logits) if not isinstance(logits, np.ndarray) else logits
+    if z.dtype.kind != "f" or z.ndim == 0:
+        raise TypeError(f"{name} takes a floating array of logits (..., classes), got "
+                        f"{'a 0-d array' if z.dtype.kind == 'f' else f'dtype {z.dtype}'}")
+    return z
+
+
+def log_softmax(logits: npt.ArrayLike) -> Array:
     """``log(softmax(z))`` along the last axis, computed as ``z - max - log(sum(exp(z - max)))``.
 
     >>> log_softmax(np.array([[0.0, 0.0]]))
     array([[-0.69314718, -0.69314718]])
     """
-    shifted: Array = logits - logits.max(axis=-1, keepdims=True)
+    z = _floating("log_softmax", logits)
+    shifted: Array = z - z.max(axis=-1, keepdims=True)
     shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     return shifted
 
 
-def softmax(logits: Array) -> Array:
+def softmax(logits: npt.ArrayLike) -> Array:
     """``exp(z) / sum(exp(z))`` along the last axis, stable for large logits.
 
     >>> softmax(np.array([[1e4, 0.0]]))
     array([[1., 0.]])
     """
-    e: Array = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    z = _floating("softmax", logits)
+    e: Array = np.exp(z - z.max(axis=-1, keepdims=True))
     e /= e.sum(axis=-1, keepdims=True)
     return e
 

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import toolz
 
 from ._memory import keep_freed_memory
-from ._validators import non_negative_int
+from ._validators import non_negative_int, positive_int
 from .losses import Loss
 from .model import CROSS_ENTROPY, value_and_grad_with_state
 from .model import value_and_grad as model_value_and_grad
@@ -96,8 +96,11 @@ class TrainingDiverged(FloatingPointError):
 
 
 def _check_pair(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], batch_size: int) -> None:
-    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
+    for name, value in (("x", x), ("y", y)):
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            raise TypeError(f"{name} must be an array of samples, got {type(value).__name__}"
+                            + (" of 0 dimensions" if isinstance(value, np.ndarray) else ""))
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
 
@@ -138,6 +141,8 @@ def epochs(x: npt.NDArray[np.generic], y: npt.NDArray[np.generic], *, batch_size
     gathering the skipped batches: pass a resumed state's ``step`` to continue where it stopped.
     """
     _check_pair(x, y, batch_size)
+    count = non_negative_int("count", count)
+    start_step = non_negative_int("start_step", start_step)
     per_epoch = steps_per_epoch(len(x), batch_size, drop_last=drop_last)
     first, skip = divmod(start_step, per_epoch) if per_epoch else (count, 0)
     for epoch in range(first, count):

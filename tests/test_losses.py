@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -200,3 +201,17 @@ def test_multi_label_with_binary_cross_entropy() -> None:
                     fnn.epochs(x, y, batch_size=20, seed=0, count=40))
     predicted = fnn.forward(state.params, x) > 0
     assert (predicted == (y > 0.5)).mean() > 0.9
+
+
+def test_softmax_and_log_softmax_name_what_is_not_floating_logits() -> None:
+    for f, name in ((fnn.losses.softmax, "softmax"), (fnn.losses.log_softmax, "log_softmax")):
+        cases: list[tuple[npt.ArrayLike, str | None]] = [
+            ([[1.0, 2.0]], None), (np.array([[1, 2]]), "dtype int64"),
+            (np.array([[1j]]), "dtype complex128"), (np.array(1.0), "0-d")]
+        for bad, shown in cases:
+            if shown is None:  # a list of floats is an array of logits
+                np.testing.assert_allclose(f(bad), f(np.asarray(bad)))
+                continue
+            with pytest.raises(TypeError, match=f"{name} takes a floating array of logits "
+                                                f".*, got .*{shown}"):
+                f(bad)

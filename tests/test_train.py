@@ -72,6 +72,16 @@ def test_batches_reject_bad_arguments() -> None:
         list(fnn.batches(x, y, batch_size=0, seed=0, epoch=0))
     with pytest.raises(ValueError, match="x has 10 samples but y has 9"):
         list(fnn.batches(x, y[:9], batch_size=2, seed=0, epoch=0))
+    with pytest.raises(TypeError, match="batch_size must be an integer, got True"):
+        list(fnn.batches(x, y, batch_size=True, seed=0, epoch=0))
+    with pytest.raises(TypeError, match="x must be an array of samples, got list"):
+        list(fnn.batches(x.tolist(), y, batch_size=2, seed=0, epoch=0))
+    with pytest.raises(TypeError, match="y must be an array of samples, got ndarray of 0 "):
+        list(fnn.batches(x, np.array(3), batch_size=2, seed=0, epoch=0))
+    with pytest.raises(ValueError, match="count must be >= 0, got -1"):
+        list(epochs(x, y, batch_size=2, seed=0, count=-1))
+    with pytest.raises(ValueError, match="start_step must be >= 0, got -2"):
+        list(epochs(x, y, batch_size=2, seed=0, count=1, start_step=-2))
 
 
 @settings(max_examples=15, deadline=None)
