@@ -334,6 +334,31 @@ def test_failed_download_leaves_no_new_folders(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+
+@pytest.mark.parametrize("path", ["new1/../new2/file.gz", "new1/./../new2/./deeper/file.gz",
+                                  "kept/../new1/../kept/new2/file.gz"])
+def test_failed_download_through_dot_dot_leaves_no_new_folders(tmp_path: Path, path: str
+                                                                ) -> None:
+    """Every folder the download made goes, though past a ``..`` it is no parent of the next;
+    a folder that was there before stays."""
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DownloadError, match="every mirror failed"):
+        download_file([closed_port_url() + "file.gz"], tmp_path / path, check=lambda p, u: None,
+                      timeout=2)
+    assert files_in(tmp_path) == ["kept"]
+    assert files_in(tmp_path / "kept") == []
+
+
+def test_a_successful_download_through_dot_dot_keeps_only_its_folder(server: Server,
+                                                                     tmp_path: Path) -> None:
+    """The empty ``new1`` that ``new1/../new2`` made is no folder the file needs."""
+    body = b"payload"
+    server.routes["/m/x.bin"] = Route(body)
+    download_file([server.url("m") + "x.bin"], tmp_path / "new1" / ".." / "new2" / "x.bin",
+                  check=lambda p, u: None)
+    assert files_in(tmp_path) == ["new2"]
+    assert (tmp_path / "new2" / "x.bin").read_bytes() == body
+
 # --- bodies that would never end, or take forever -------------------------------------------
 
 

@@ -9,6 +9,7 @@ bounded time and disk.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import sys
 import time
@@ -100,19 +101,35 @@ def download_file(
 
 
 def _make_folders(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; return the ones created, deepest first."""
-    missing = [f for f in (folder, *folder.parents) if not f.exists()]
-    folder.mkdir(parents=True, exist_ok=True)
-    return missing
+    """Create ``folder`` and its missing parents; return the ones created, deepest first.
+
+    One component at a time, recording each ``mkdir`` that succeeded: through ``..`` the
+    folders a path makes are not each other's parents (``new1/../new2`` makes ``new1`` and
+    ``new2``), and a folder that was there before is never on the list.
+    """
+    created: list[Path] = []
+    try:
+        for prefix in reversed((folder, *folder.parents)):
+            try:
+                prefix.mkdir()
+            except OSError:
+                if not prefix.is_dir():  # as mkdir(parents=True): not only EEXIST means there
+                    raise
+                continue
+            created.append(prefix)
+    except BaseException:
+        _remove_if_empty(created[::-1])
+        raise
+    return created[::-1]
 
 
 def _remove_if_empty(folders: list[Path]) -> None:
     """Remove folders a failed download created, so a mistyped path leaves no trace."""
     for folder in folders:
-        try:
-            folder.rmdir()  # only succeeds while empty: a successful download stays
-        except OSError:
-            return
+        # Only succeeds while empty: a successful download stays. No stopping at the first
+        # that is not: past a ``..``, the next one on the list is no parent of it.
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 @attrs.frozen
