@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 __all__ = [
     "as_attrs_validator",
     "check",
+    "folder_name",
     "non_negative",
     "non_negative_int",
     "one_of",
@@ -104,6 +106,18 @@ def sizes(name: str, value: object) -> tuple[int, ...]:
     if any(s < 1 for s in items):
         raise ValueError(_must(name, "positive integers", value))
     return tuple(int(s) for s in items)
+
+
+def folder_name(name: str, value: object) -> str:
+    """One folder's name, to join to a parent: a path of its own (``../x``, ``/abs``, ``''``
+    or ``.``) would put the folder somewhere else than under that parent."""
+    if not isinstance(value, str):
+        raise TypeError(_must(name, "a string", value))
+    separators = {os.sep, os.altsep or os.sep, "/", "\0"}
+    if value in ("", ".", "..") or any(s in value for s in separators):
+        raise ValueError(_must(name, "one folder name (not empty, '.' or '..', no '/' or NUL)",
+                               value))
+    return value
 
 
 def as_attrs_validator(validate: Callable[[str, Any], object]

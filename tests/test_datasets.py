@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from pathlib import Path
 
 import attrs
@@ -172,6 +173,20 @@ def test_register_dataset_refuses_duplicates() -> None:
     with pytest.raises(DatasetError, match="already registered"):
         register_dataset(get_dataset("mnist"))
     assert register_dataset(get_dataset("mnist"), replace=True) is DATASETS["mnist"]
+
+
+@pytest.mark.parametrize("name", ["../escape", "{tmp}/abs", "a/b", "", ".", "..", "a\0b"])
+def test_a_spec_named_as_a_path_is_refused(tmp_path: Path, name: str) -> None:
+    """A spec's name is its folder under data_dir: one that leads elsewhere never gets there."""
+    name = name.format(tmp=tmp_path)  # absolute, but were it not refused it stays in tmp_path
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with pytest.raises(ValueError, match=r"^dataset name must be one folder name .*, got "
+                                         + re.escape(repr(name)) + "$"):
+        load_dataset(attrs.evolve(get_dataset("mnist"), name=name), data_dir=data_dir,
+                     mirrors=["http://127.0.0.1:9/"], timeout=1)
+    assert list(tmp_path.iterdir()) == [data_dir]
+    assert list(data_dir.iterdir()) == []
 
 
 def test_checksum_rejects_unknown_algorithm() -> None:

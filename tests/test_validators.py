@@ -19,6 +19,7 @@ from functional_nn import _validators as v
     (v.positive_int, np.int64(3), 3),
     (v.non_negative_int, 0, 0),
     (v.sizes, [16, np.int32(8)], (16, 8)),
+    (v.folder_name, "fashion-mnist", "fashion-mnist"),
 ])
 def test_valid_values_come_back_converted(check: Callable[[str, object], object], value: object,
                                           expected: object) -> None:
@@ -38,6 +39,9 @@ def test_valid_values_come_back_converted(check: Callable[[str, object], object]
     (v.non_negative_int, -2, ValueError, "lr must be >= 0, got -2"),
     (v.sizes, (1, 0), ValueError, "lr must be positive integers, got (1, 0)"),
     (v.sizes, "16", TypeError, "lr must be integers, got '16'"),
+    (v.folder_name, "../x", ValueError, "lr must be one folder name (not empty, '.' or '..', "
+                                        "no '/' or NUL), got '../x'"),
+    (v.folder_name, 3, TypeError, "lr must be a string, got 3"),
 ])
 def test_errors_name_the_value(check: Callable[[str, object], object], value: object,
                                error: type[Exception], message: str) -> None:

@@ -9,6 +9,7 @@ from types import MappingProxyType
 
 import attrs
 
+from .. import _validators as validators
 from .._atomic import open_regular
 from .idx import DatasetError
 
@@ -43,6 +44,12 @@ def _check_algorithm(_: object, __: attrs.Attribute[str], value: str) -> None:
     """Reject hash names ``hashlib`` does not know, at registry build time."""
     if value not in hashlib.algorithms_available:
         raise ValueError(f"unknown hash algorithm {value!r}")
+
+
+def _check_name(_: object, __: attrs.Attribute[str], value: str) -> None:
+    """The spec's folder under the data folder: no path that leads out of it, nor the data
+    folder itself."""
+    validators.folder_name("dataset name", value)
 
 
 def _lower(value: str) -> str:
@@ -142,7 +149,7 @@ class DataFile:
 class DatasetSpec:
     """A named dataset: its sub-folder name, mirrors (tried in order) and four files."""
 
-    name: str
+    name: str = attrs.field(validator=_check_name)
     mirrors: tuple[str, ...] = attrs.field(converter=_mirror_tuple)
     train_images: DataFile
     train_labels: DataFile
