@@ -30,6 +30,7 @@ __all__ = [
     "real",
     "sizes",
     "unit_interval",
+    "urls",
 ]
 
 
@@ -106,6 +107,14 @@ def sizes(name: str, value: object) -> tuple[int, ...]:
     if any(s < 1 for s in items):
         raise ValueError(_must(name, "positive integers", value))
     return tuple(int(s) for s in items)
+
+
+def urls(name: str, value: object) -> tuple[str, ...]:
+    """A sequence of URL strings as a tuple; one string is refused, not read as its letters."""
+    if (isinstance(value, str) or not isinstance(value, Sequence)
+            or not all(isinstance(url, str) for url in value)):
+        raise TypeError(_must(name, "a sequence of URLs (str)", value))
+    return tuple(value)
 
 
 def folder_name(name: str, value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import socket
 import sys
 import threading
@@ -289,6 +290,35 @@ def test_download_file_progress_and_result(server: Server, tmp_path: Path) -> No
     assert seen[-1] == (len(body), len(body))
     assert (tmp_path / "x.bin").read_bytes() == body
     assert files_in(tmp_path) == ["x.bin"]
+
+
+@pytest.mark.parametrize(("options", "error", "message"), [
+    ({"mirrors": "http://127.0.0.1:9/x/"}, TypeError,
+     "mirrors must be a sequence of URLs (str), got 'http://127.0.0.1:9/x/'"),
+    ({"mirrors": [5]}, TypeError, "mirrors must be a sequence of URLs (str), got [5]"),
+    ({"timeout": 0}, ValueError, "timeout must be positive and finite, got 0"),
+    ({"timeout": -1}, ValueError, "timeout must be positive and finite, got -1"),
+    ({"timeout": float("nan")}, ValueError, "timeout must be positive and finite, got nan"),
+    ({"deadline": -1}, ValueError, "deadline must be None or > 0, got -1"),
+    ({"deadline": 0}, ValueError, "deadline must be None or > 0, got 0"),
+])
+def test_bad_download_options_are_refused_up_front(server: Server, tmp_path: Path,
+                                                   options: dict[str, object],
+                                                   error: type[Exception], message: str) -> None:
+    """Named in one line before anything is fetched, not once per mirror (nor a letter each)."""
+    fake = make_fake()
+    given: dict[str, object] = {"mirrors": [serve(server, "good", fake.bodies)], **options}
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        load_dataset(fake.spec, data_dir=tmp_path, progress=quiet, **given)  # type: ignore[arg-type]
+    assert server.requests == []
+    assert files_in(tmp_path) == []
+
+
+def test_download_file_refuses_a_bad_timeout_before_making_folders(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"^timeout must be positive and finite, got 0$"):
+        download_file([closed_port_url()], tmp_path / "new" / "x.bin", check=lambda p, u: None,
+                      timeout=0)
+    assert files_in(tmp_path) == []
 
 
 def test_no_mirrors_is_a_clear_error(tmp_path: Path) -> None:

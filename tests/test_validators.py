@@ -20,6 +20,7 @@ from functional_nn import _validators as v
     (v.non_negative_int, 0, 0),
     (v.sizes, [16, np.int32(8)], (16, 8)),
     (v.folder_name, "fashion-mnist", "fashion-mnist"),
+    (v.urls, ["http://h/"], ("http://h/",)),
 ])
 def test_valid_values_come_back_converted(check: Callable[[str, object], object], value: object,
                                           expected: object) -> None:
@@ -42,6 +43,8 @@ def test_valid_values_come_back_converted(check: Callable[[str, object], object]
     (v.folder_name, "../x", ValueError, "lr must be one folder name (not empty, '.' or '..', "
                                         "no '/' or NUL), got '../x'"),
     (v.folder_name, 3, TypeError, "lr must be a string, got 3"),
+    (v.urls, "http://h/", TypeError, "lr must be a sequence of URLs (str), got 'http://h/'"),
+    (v.urls, [5], TypeError, "lr must be a sequence of URLs (str), got [5]"),
 ])
 def test_errors_name_the_value(check: Callable[[str, object], object], value: object,
                                error: type[Exception], message: str) -> None:

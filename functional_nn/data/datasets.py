@@ -13,7 +13,15 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from .download import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, ProgressFn, default_progress, download_file
+from .. import _validators as validators
+from .download import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    ProgressFn,
+    checked_times,
+    default_progress,
+    download_file,
+)
 from .idx import DatasetError, StrPath, declared_size, gzip_bound, parse_idx, read_idx_data
 from .registry import ChecksumError, DataFile, DatasetSpec, get_dataset
 
@@ -83,7 +91,8 @@ def load_dataset(
     """
     spec = name if isinstance(name, DatasetSpec) else get_dataset(name)
     if mirrors is not None:
-        spec = attrs.evolve(spec, mirrors=tuple(mirrors))
+        spec = attrs.evolve(spec, mirrors=validators.urls("mirrors", mirrors))
+    times = checked_times(timeout, deadline)  # before any file is read, cached ones too
     folder = dataset_dir(spec, data_dir)
     found = stored_files(spec, folder)
     missing = [f for f in spec.files if found[f.name] is None]
@@ -98,8 +107,7 @@ def load_dataset(
             for f in spec.files
             if (path := found[f.name]) is not None
         }
-        fetched = {f.name: _download(spec, folder, f, verify, show, (timeout, deadline))
-                   for f in missing}
+        fetched = {f.name: _download(spec, folder, f, verify, show, times) for f in missing}
         arrays = {**fetched, **{k: job.result() for k, job in jobs.items()}}
     files = [str(found[f.name] or folder / f.name) for f in spec.files]
     train_x, train_y, test_x, test_y = (arrays[f.name] for f in spec.files)

@@ -22,6 +22,7 @@ from typing import BinaryIO, TypeAlias, TypeVar
 import attrs
 
 from .. import _atomic as atomic
+from .. import _validators as validators
 from .idx import DatasetError, StrPath
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "DownloadError",
     "ProgressFn",
+    "checked_times",
     "default_progress",
     "download_file",
     "stderr_progress",
@@ -81,6 +83,7 @@ def download_file(
     from its first bytes (``limit`` may also raise ``ValueError`` to refuse them), and an
     attempt as soon as it has taken ``deadline`` seconds (at most ``timeout`` more).
     """
+    timeout, deadline = checked_times(timeout, deadline)
     target = Path(dest)
     created = _make_folders(target.parent)
     failures: list[str] = []
@@ -98,6 +101,15 @@ def download_file(
         f"could not download {target.name} into {target.parent}; every mirror failed:\n"
         f"{tried}" + (f"\n{hint}" if hint else "")
     )
+
+
+def checked_times(timeout: float, deadline: float | None) -> tuple[float, float | None]:
+    """``timeout`` (finite, > 0) and ``deadline`` (``None`` or > 0), or a one-line error
+    naming the one at fault: else the socket's own error would be told once per mirror."""
+    seconds = validators.positive("timeout", timeout)
+    if deadline is None:
+        return seconds, None
+    return seconds, validators.check("deadline", deadline, lambda x: x > 0, "None or > 0")
 
 
 def _make_folders(folder: Path) -> list[Path]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 import attrs
@@ -57,9 +57,10 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
-def _mirror_tuple(urls: Iterable[str]) -> tuple[str, ...]:
+def _mirror_tuple(urls: Sequence[str]) -> tuple[str, ...]:
     """Freeze mirror base URLs, each ending in ``/`` so file names append cleanly."""
-    return tuple(url if url.endswith("/") else url + "/" for url in urls)
+    return tuple(url if url.endswith("/") else url + "/"
+                 for url in validators.urls("mirrors", urls))
 
 
 @attrs.frozen
