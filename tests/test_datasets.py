@@ -142,6 +142,16 @@ def test_wrong_image_dtype_names_file(tmp_path: Path) -> None:
     assert str(folder / FILE_NAMES[0]) in str(info.value)
 
 
+def test_too_many_dimensions_name_the_file_unverified(tmp_path: Path) -> None:
+    """verify=False still parses strictly: 65 dimensions (more than numpy has) name the file."""
+    files = fake_files()
+    files[FILE_NAMES[1]] = b"\x00\x00\x08\x41" + b"\x00\x00\x00\x01" * 65 + b"\x00"
+    folder = store(tmp_path, files)
+    with pytest.raises(DatasetError, match="declares 65 dimensions") as info:
+        load_dataset(spec_for(files), data_dir=tmp_path, download=False, verify=False)
+    assert str(folder / FILE_NAMES[1]) in str(info.value)
+
+
 def test_validate_dataset_checks_image_shapes() -> None:
     """Train and test images must share their per-image shape."""
     y = np.zeros(1, dtype=np.int64)

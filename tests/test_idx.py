@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from functional_nn.data import DatasetError, read_idx, write_idx
-from functional_nn.data.idx import encode_idx, parse_idx
+from functional_nn.data.idx import declared_size, encode_idx, parse_idx
 
 IDX_NAMES = ["uint8", "int8", "int16", "int32", "float32", "float64"]
 
@@ -91,6 +91,8 @@ def test_uint8_is_zero_copy_and_read_only() -> None:
         (b"\x01\x00" + _idx_bytes(0x08, (1,), b"\x00")[2:], "bad IDX magic"),
         (_idx_bytes(0x0A, (1,), b"\x00"), "unknown IDX dtype code 0x0A"),
         (_idx_bytes(0x08, (), b""), "0 dimensions"),
+        (_idx_bytes(0x08, (1,) * 65, b"\x00"), "65 dimensions, more than the"),
+        (_idx_bytes(0x08, (1,) * 255, b"\x00"), "255 dimensions, more than the"),
         (b"\x00\x00\x08\x03\x00\x00", "truncated IDX header"),
         (b"\x00\x00", "truncated IDX header"),
         (gzip.compress(_idx_bytes(0x08, (4,), bytes(4)))[:-6], "corrupt gzip stream"),
@@ -104,6 +106,8 @@ def test_uint8_is_zero_copy_and_read_only() -> None:
         "magic",
         "dtype-code",
         "ndim-0",
+        "ndim-65",
+        "ndim-255",
         "short-dims",
         "short-header",
         "gzip-truncated",
@@ -119,6 +123,15 @@ def test_corrupt_files_raise(tmp_path: Path, content: bytes, message: str) -> No
     with pytest.raises(DatasetError, match=message) as info:
         read_idx(path)
     assert str(path) in str(info.value)
+
+
+def test_more_dimensions_than_numpy_has_are_a_dataset_error() -> None:
+    """Parsed bytes too (a download's, or a file read with verify=False), named by source."""
+    data = _idx_bytes(0x08, (1,) * 65, b"\x00")
+    with pytest.raises(DatasetError, match=r"^deep\.idx: IDX header declares 65 dimensions"):
+        parse_idx(data, source="deep.idx")
+    with pytest.raises(DatasetError, match="65 dimensions"):
+        declared_size(data)
 
 
 def test_missing_file_names_path(tmp_path: Path) -> None:

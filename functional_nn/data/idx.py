@@ -59,6 +59,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_DIM = 2**32 - 1
 _CHUNK = 1 << 20
 _MAX_HEADER = 4 + 4 * 255
+# IDX allows 255 dimensions, numpy fewer: 64 since numpy 2.0, 32 before.
+_MAX_NDIM = 64 if np.lib.NumpyVersion(np.__version__) >= "2.0.0" else 32
 GZIP_RATIO = 1032
 """Deflate's largest possible compression ratio: a gzip file of n bytes holds at most
 ``GZIP_RATIO * n`` bytes (zlib's technical details)."""
@@ -210,6 +212,9 @@ def _parse_header(data: bytes, source: str) -> tuple[np.dtype[np.generic], tuple
         raise DatasetError(f"{source}: unknown IDX dtype code 0x{code:02X} (known: {known})")
     if ndim == 0:
         raise DatasetError(f"{source}: IDX header declares 0 dimensions, need at least 1")
+    if ndim > _MAX_NDIM:
+        raise DatasetError(f"{source}: IDX header declares {ndim} dimensions, more than the "
+                           f"{_MAX_NDIM} an array can have")
     offset = 4 + 4 * ndim
     if len(data) < offset:
         raise DatasetError(
