@@ -199,6 +199,16 @@ def test_a_spec_named_as_a_path_is_refused(tmp_path: Path, name: str) -> None:
     assert list(data_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize("download", [True, False])
+def test_a_data_dir_with_a_nul_byte_is_named_in_one_line(tmp_path: Path, download: bool) -> None:
+    data_dir = tmp_path / "a\0b"
+    with pytest.raises(DatasetError, match=f"^{re.escape(repr(str(data_dir)))}: not a usable "
+                                           "path: it holds a NUL byte$"):
+        load_dataset("mnist", data_dir=data_dir, download=download,
+                     mirrors=["http://127.0.0.1:9/"], timeout=1)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_checksum_rejects_unknown_algorithm() -> None:
     """A typo in a hash name fails when the registry entry is built."""
     with pytest.raises(ValueError, match="unknown hash algorithm 'sha-256'"):

@@ -321,6 +321,13 @@ def test_download_file_refuses_a_bad_timeout_before_making_folders(tmp_path: Pat
     assert files_in(tmp_path) == []
 
 
+def test_download_file_names_a_destination_with_a_nul_byte(tmp_path: Path) -> None:
+    dest = f"{tmp_path}/new\0/x.bin"
+    with pytest.raises(DatasetError, match=f"^{re.escape(repr(dest))}: not a usable path"):
+        download_file([closed_port_url()], dest, check=lambda p, u: None)
+    assert files_in(tmp_path) == []
+
+
 def test_no_mirrors_is_a_clear_error(tmp_path: Path) -> None:
     """An empty mirror list fails with a message saying so."""
     with pytest.raises(DownloadError, match="no mirror URLs configured"):

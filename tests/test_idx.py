@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import struct
 import tempfile
 from pathlib import Path
@@ -132,6 +133,17 @@ def test_more_dimensions_than_numpy_has_are_a_dataset_error() -> None:
         parse_idx(data, source="deep.idx")
     with pytest.raises(DatasetError, match="65 dimensions"):
         declared_size(data)
+
+
+def test_a_path_with_a_nul_byte_is_named_in_one_line(tmp_path: Path) -> None:
+    """The NUL no system call takes shows in the path's repr, not as 'embedded null byte'."""
+    path = f"{tmp_path}/a\0b.idx"
+    message = f"^{re.escape(repr(path))}: not a usable path: it holds a NUL byte$"
+    with pytest.raises(DatasetError, match=message):
+        read_idx(path)
+    with pytest.raises(DatasetError, match=message):
+        write_idx(path, np.zeros(2, dtype=np.uint8))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_file_names_path(tmp_path: Path) -> None:

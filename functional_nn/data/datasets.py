@@ -22,7 +22,15 @@ from .download import (
     default_progress,
     download_file,
 )
-from .idx import DatasetError, StrPath, declared_size, gzip_bound, parse_idx, read_idx_data
+from .idx import (
+    DatasetError,
+    StrPath,
+    declared_size,
+    gzip_bound,
+    nul_free,
+    parse_idx,
+    read_idx_data,
+)
 from .registry import ChecksumError, DataFile, DatasetSpec, get_dataset
 
 __all__ = [
@@ -65,7 +73,7 @@ def default_data_dir() -> Path:
 def dataset_dir(name: str | DatasetSpec, data_dir: StrPath | None = None) -> Path:
     """Return the folder holding dataset ``name``'s files: ``<data_dir>/<name>/``."""
     spec = name if isinstance(name, DatasetSpec) else get_dataset(name)
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    root = Path(nul_free(data_dir)).expanduser() if data_dir is not None else default_data_dir()
     return root / spec.name
 
 

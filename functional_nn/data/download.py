@@ -23,7 +23,7 @@ import attrs
 
 from .. import _atomic as atomic
 from .. import _validators as validators
-from .idx import DatasetError, StrPath
+from .idx import DatasetError, StrPath, nul_free
 
 __all__ = [
     "DEFAULT_DEADLINE",
@@ -84,7 +84,7 @@ def download_file(
     attempt as soon as it has taken ``deadline`` seconds (at most ``timeout`` more).
     """
     timeout, deadline = checked_times(timeout, deadline)
-    target = Path(dest)
+    target = Path(nul_free(dest))
     created = _make_folders(target.parent)
     failures: list[str] = []
     try:

@@ -36,6 +36,7 @@ __all__ = [
     "encode_idx",
     "gzip_bound",
     "idx_code",
+    "nul_free",
     "parse_idx",
     "read_idx",
     "read_idx_data",
@@ -78,6 +79,15 @@ class DatasetError(ValueError):
     """A data file or dataset is missing, malformed, or fails verification."""
 
 
+def nul_free(path: StrPath) -> str:
+    """``path`` as a string, or a ``DatasetError`` naming it when it holds a NUL byte, which no
+    system call takes (in ``repr``, where the NUL shows)."""
+    source = str(path)
+    if "\0" in source:
+        raise DatasetError(f"{source!r}: not a usable path: it holds a NUL byte")
+    return source
+
+
 def read_idx(path: StrPath, *, size: int | None = None) -> npt.NDArray[np.generic]:
     """Read an IDX file (raw or gzip) into a read-only native-endian array.
 
@@ -91,7 +101,7 @@ def read_idx_data(path: StrPath, *, size: int | None = None) -> bytearray:
     """The decompressed bytes of an IDX file (raw or gzip, detected by magic), read as the
     header says and no further: see the module's docstring; ``size`` as for :func:`read_idx`.
     """
-    source = str(path)
+    source = nul_free(path)
     try:
         # stat first: opening a FIFO would wait for a writer, forever.
         if not stat.S_ISREG(os.stat(path).st_mode):
@@ -250,7 +260,7 @@ def encode_idx(array: npt.NDArray[np.generic], *, source: str = "<array>") -> by
 
 def write_idx(path: StrPath, array: npt.NDArray[np.generic]) -> None:
     """Atomically write ``array`` as IDX; gzip-compressed when ``path`` ends with ``.gz``."""
-    target = Path(path)
+    target = Path(nul_free(path))
     data = encode_idx(array, source=str(path))
     if target.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)  # mtime=0: same array -> same bytes
