@@ -7,6 +7,7 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -294,6 +295,26 @@ def test_a_killed_worker_loses_no_runs(client: Client) -> None:
         assert_same_run(result, reference)
     assert victim not in {r.worker for r in results}
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+
+
+# --- connecting -----------------------------------------------------------------------------
+
+
+def test_a_server_that_is_not_a_scheduler_is_named_within_the_timeout() -> None:
+    # The kernel completes the TCP connect for a listening socket that never accepts: a server
+    # that never answers Dask's handshake. The child's own timeout keeps a hang out of the suite.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        code = ("from functional_nn.distributed import connect\n"
+                "try:\n"
+                f"    connect({address!r}, timeout=1)\n"
+                "except OSError as error:\n"
+                "    print(error)\n")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              check=False, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"cannot reach the Dask scheduler at {address}: no Dask handshake "
+                           "after 1 s\n")
 
 
 # --- without Dask ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import argparse
 import csv
 import json
 import logging
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -178,6 +179,20 @@ def test_missing_data_and_an_unreachable_scheduler_are_one_line(
     assert status == 1
     assert err.count("\n") == 1
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+
+
+def test_a_server_that_is_not_a_scheduler_is_one_line_within_the_timeout() -> None:
+    if not has_mnist():  # the child loads its data before it connects
+        pytest.skip("needs MNIST in FUNCTIONAL_NN_DATA")
+    # A listening socket that never accepts: the TCP connect succeeds, no handshake follows
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        done = subprocess.run([sys.executable, "-m", "functional_nn.cli.sweep", "--limit", "100",
+                               "--no-download", "--scheduler", address, "--timeout", "1"],
+                              capture_output=True, text=True, check=False, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr == (f"functional-nn: error: cannot reach the Dask scheduler at {address}: "
+                           "no Dask handshake after 1 s\n")
 
 
 def test_python_dash_m_runs_a_local_cluster(tmp_path: Path) -> None:

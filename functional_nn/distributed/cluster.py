@@ -10,11 +10,14 @@ and return ``distributed.Future[T]``. Those calls go through :func:`_untyped` ra
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import importlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -100,14 +103,47 @@ def local_client(workers: int = 2, threads_per_worker: int = 1, *,
     return client
 
 
+# How much longer than the timeout a handshake may take, so that a port nobody listens on
+# fails with the connect's own message (it gives up at the timeout) rather than with ours.
+_HANDSHAKE_GRACE = 0.25
+
+
 def connect(address: str, *, timeout: float = 10.0) -> Client:
-    """A client of the scheduler at ``address`` (``tcp://host:8786``), or ``OSError``."""
+    """A client of the scheduler at ``address`` (``tcp://host:8786``), or ``OSError`` after
+    about ``timeout`` seconds.
+
+    ``distributed.Client``'s timeout bounds the TCP connect but not Dask's handshake after it,
+    so a server that accepts and never answers (an HTTP server on that port) would hold the
+    client forever. A bounded handshake of its own comes first; the client gets the time left.
+    """
+    deadline = time.monotonic() + timeout
     try:
-        client: Client = _untyped(distributed.Client)(address, timeout=timeout)
+        _handshake(address, timeout)
+        left = max(deadline - time.monotonic(), 0.1)  # it answered: the client will be quick
+        client: Client = _untyped(distributed.Client)(address, timeout=left)
     except (OSError, TimeoutError) as error:
         reason = str(error) or type(error).__name__
         raise OSError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
     return client
+
+
+def _handshake(address: str, timeout: float) -> None:
+    """Connect to ``address`` and exchange Dask's handshake within ``timeout`` seconds (plus
+    a grace), else ``TimeoutError``; the connection is closed either way.
+
+    Runs on an event loop of its own in another thread, so it works under a caller's running
+    loop (Jupyter) too. Cancelling a pending read aborts the half-made connection.
+    """
+    async def shake() -> None:
+        try:
+            comm = await asyncio.wait_for(_untyped(distributed.comm).connect(
+                address, timeout=timeout), timeout + _HANDSHAKE_GRACE)
+        except TimeoutError:
+            raise TimeoutError(f"no Dask handshake after {timeout:g} s") from None
+        await comm.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1, "fnn-handshake") as pool:
+        pool.submit(asyncio.run, shake()).result()
 
 
 @contextlib.contextmanager
