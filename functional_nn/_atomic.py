@@ -43,8 +43,8 @@ try:
 except ImportError:  # not POSIX: no locks, so stale temporary files are left alone
     _LOCKING = False
 
-__all__ = ["Staged", "Terminated", "new_file_mode", "open_regular", "remove_stale", "replacing",
-           "umask", "write_bytes", "write_text"]
+__all__ = ["Staged", "Terminated", "new_file_mode", "new_folders", "open_regular", "remove_stale",
+           "replacing", "umask", "write_bytes", "write_text"]
 
 # The signals that end a process by default and that a program can catch; SIGINT already
 # raises KeyboardInterrupt. SIGHUP does not exist on Windows.
@@ -244,6 +244,38 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+@contextlib.contextmanager
+def new_folders(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """``folder``, made with its missing parents for the block; afterwards, whether the block
+    succeeded or not, those it made and left empty are removed again, so that writes that
+    failed or never came leave no empty folder behind.
+
+    The folders are made one component at a time, and only those ``mkdir`` made are recorded:
+    through ``..`` they are not each other's parents (``new1/../new2`` makes ``new1`` and
+    ``new2``), and a folder that was there before is never removed.
+    """
+    path = Path(folder)
+    made: list[Path] = []
+    try:
+        for prefix in reversed((path, *path.parents)):
+            if prefix.is_dir():
+                continue
+            if os.path.lexists(prefix):  # a file, or a dangling link, where a folder must be
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(prefix))
+            try:
+                prefix.mkdir()
+            except FileExistsError:
+                if prefix.is_dir():  # made meanwhile by another process: theirs to keep
+                    continue
+                raise
+            made.append(prefix)
+        yield path
+    finally:
+        for new in reversed(made):  # deepest first; past a ``..`` not each other's parents
+            with contextlib.suppress(OSError):
+                new.rmdir()  # only while empty: what the block wrote stays, with its parents
 
 
 def _sync_folder(folder: str) -> None:

@@ -174,6 +174,26 @@ def test_failed_and_diverged_runs_are_reported_and_the_others_finish(
     assert results[2].to_dict()["test_accuracy"] is None
 
 
+def test_a_sweep_that_saves_nothing_leaves_no_folder_it_made(client: Client, data: SweepData,
+                                                              tmp_path: Path) -> None:
+    (tmp_path / "kept").mkdir()
+    out_dir = tmp_path / "kept" / "made" / "deep"
+    diverging = [Recipe(hidden=(16,), learning_rate=1e30, epochs=1, seed=seed) for seed in (0, 1)]
+    results = sweep(diverging, data=data, client=client, out_dir=str(out_dir))
+    assert [r.status for r in results] == ["diverged", "diverged"]
+    assert list(tmp_path.rglob("*")) == [tmp_path / "kept"]  # it was there before
+
+
+def test_an_out_dir_that_is_a_file_is_named_before_any_run(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("kept")
+    nothing = cast("Client", object())  # any use of the client would fail otherwise
+    with pytest.raises(NotADirectoryError, match=r"^out_dir .*file exists and is not a folder$"):
+        sweep([Recipe()], client=nothing, out_dir=str(tmp_path / "file"))
+    with pytest.raises(OSError, match=r"^cannot create out_dir .*file/deep: Not a directory$"):
+        sweep([Recipe()], client=nothing, out_dir=str(tmp_path / "file" / "deep"))
+    assert (tmp_path / "file").read_text() == "kept"
+
+
 def test_a_sweep_without_a_client_starts_a_local_cluster(data: SweepData) -> None:
     configs = grid(seed=[0, 1], base=Recipe(hidden=(8,), epochs=1))
     results = sweep(configs, data=(data.x, data.y, data.test_x, data.test_y), workers=1)

@@ -134,6 +134,22 @@ def test_the_table_is_sorted_and_csv_written_with_failures_reported(
     assert [r["status"] for r in rows] == ["ok", "ok", "diverged", "diverged"]
 
 
+def test_checkpoints_folders_no_run_saved_to_are_removed_again(
+        scheduler: str, data_args: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    made = tmp_path / "made"
+    status, out, _ = run(["--lr", "1e30", "--epochs", "1", *data_args, "--scheduler", scheduler,
+                          "--checkpoints", str(made / "deep")], capsys)
+    assert status == 1
+    assert "0 of 1 runs finished" in out
+    assert not made.exists()
+    status, _, err = run(["--epochs", "1", *data_args, "--scheduler", scheduler,
+                          "--checkpoints", f"{__file__}/deep"], capsys)
+    assert status == 1
+    assert err == (f"functional-nn: error: cannot create the checkpoint folder {__file__}/deep: "
+                   f"{__file__} is not a folder\n")
+
+
 def test_hidden_sizes_split_on_semicolons_and_options_repeat() -> None:
     parser = argparse.ArgumentParser()
     sweep_cli.add_parser(parser.add_subparsers())

@@ -31,7 +31,7 @@ from ..layers import ACTIVATIONS
 from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe
 from .dataset import class_count, load_data
 from .errors import CliError, Interrupted, UsageError, one_line
-from .files import check_writable, write_text
+from .files import check_creatable, check_writable, write_text
 from .options import (
     Subparsers,
     add_data_options,
@@ -230,6 +230,8 @@ def run(args: argparse.Namespace, output: Output) -> int:
     if args.checkpoints and os.path.lexists(args.checkpoints) and not os.path.isdir(
             args.checkpoints):
         raise UsageError(f"--checkpoints: {args.checkpoints} exists and is not a folder")
+    if args.checkpoints:
+        check_creatable(args.checkpoints, "checkpoint folder")
     dataset = args.dataset or "mnist"
     full = load_data(dataset, args.data_dir, download=not args.no_download)
     data = dist.sweep_data(_subset(full, limit), classes=class_count(full))

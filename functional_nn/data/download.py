@@ -9,7 +9,6 @@ bounded time and disk.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import sys
 import time
@@ -85,17 +84,14 @@ def download_file(
     """
     timeout, deadline = checked_times(timeout, deadline)
     target = Path(nul_free(dest))
-    created = _make_folders(target.parent)
     failures: list[str] = []
-    try:
+    with atomic.new_folders(target.parent):  # a failed download leaves no folder it made
         for url in urls:
             try:
                 bounds = _Bounds(timeout, deadline, max_bytes, limit)
                 return _fetch_one(url, target, check, bounds, progress)
             except (OSError, ValueError, http.client.HTTPException) as exc:
                 failures.append(f"  - {url}: {_reason(exc, timeout)}")
-    finally:
-        _remove_if_empty(created)
     tried = "\n".join(failures) or "  (no mirror URLs configured)"
     raise DownloadError(
         f"could not download {target.name} into {target.parent}; every mirror failed:\n"
@@ -110,38 +106,6 @@ def checked_times(timeout: float, deadline: float | None) -> tuple[float, float 
     if deadline is None:
         return seconds, None
     return seconds, validators.check("deadline", deadline, lambda x: x > 0, "None or > 0")
-
-
-def _make_folders(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; return the ones created, deepest first.
-
-    One component at a time, recording each ``mkdir`` that succeeded: through ``..`` the
-    folders a path makes are not each other's parents (``new1/../new2`` makes ``new1`` and
-    ``new2``), and a folder that was there before is never on the list.
-    """
-    created: list[Path] = []
-    try:
-        for prefix in reversed((folder, *folder.parents)):
-            try:
-                prefix.mkdir()
-            except OSError:
-                if not prefix.is_dir():  # as mkdir(parents=True): not only EEXIST means there
-                    raise
-                continue
-            created.append(prefix)
-    except BaseException:
-        _remove_if_empty(created[::-1])
-        raise
-    return created[::-1]
-
-
-def _remove_if_empty(folders: list[Path]) -> None:
-    """Remove folders a failed download created, so a mistyped path leaves no trace."""
-    for folder in folders:
-        # Only succeeds while empty: a successful download stays. No stopping at the first
-        # that is not: past a ``..``, the next one on the list is no parent of it.
-        with contextlib.suppress(OSError):
-            folder.rmdir()
 
 
 @attrs.frozen

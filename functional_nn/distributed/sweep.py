@@ -10,8 +10,10 @@ bit-identical parameters and metrics, wherever and in whatever order the runs we
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
+import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from distributed import Client, Future
 
+from .. import _atomic as atomic
 from .. import checkpoint
 from ..data import Dataset, flatten_images, load_dataset
 from ..flat import unflatten
@@ -196,11 +199,14 @@ def sweep_iter(configs: Sequence[Recipe], *, data: Data | None = None,
     Stopping the iteration early cancels the runs still pending.
     """
     configs = list(configs)
-    if data is None:  # MNIST, found as load_dataset finds it (or downloaded)
-        data = load_dataset("mnist")
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with client_for(client, address=address, workers=workers) as dask:
+    # Left last in, first out: the client closes, so no run is still writing, before an
+    # out_dir the runs left empty is removed
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:
+            _make_out_dir(stack, out_dir)
+        if data is None:  # MNIST, found as load_dataset finds it (or downloaded)
+            data = load_dataset("mnist")
+        dask = stack.enter_context(client_for(client, address=address, workers=workers))
         shared = data if isinstance(data, Future) else scatter_data(dask, data)
         tag = uuid.uuid4().hex[:8]
         futures = {submit(dask, run_recipe, recipe, shared, index, out_dir, blas_threads,
@@ -217,6 +223,17 @@ def sweep_iter(configs: Sequence[Recipe], *, data: Data | None = None,
             cancel_pending(futures)
 
 
+def _make_out_dir(stack: contextlib.ExitStack, out_dir: str) -> None:
+    """Make ``out_dir``, removed again on leaving ``stack`` (with the parents made for it)
+    if no run wrote there; a one-line ``OSError`` naming it when it cannot be made."""
+    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(f"out_dir {out_dir} exists and is not a folder")
+    try:
+        stack.enter_context(atomic.new_folders(out_dir))
+    except OSError as error:
+        raise OSError(f"cannot create out_dir {out_dir}: {error.strerror or error}") from None
+
+
 def sweep(configs: Sequence[Recipe], *, client: Client | None = None, data: Data | None = None,
           address: str | None = None, workers: int | None = None, out_dir: str | None = None,
           retries: int = 2, blas_threads: int | None = 1) -> list[SweepResult]:
@@ -227,7 +244,8 @@ def sweep(configs: Sequence[Recipe], *, client: Client | None = None, data: Data
     one scatter between sweeps). ``client`` is used as it is; without one, a client of
     ``address`` or of a new local cluster of ``workers`` processes (default 2) is made and
     closed. With ``out_dir`` each run's parameters go to ``out_dir/run-INDEX.npz``
-    (a folder every worker can write) instead of coming back. A run whose worker dies is run
+    (a folder every worker can write) instead of coming back; the folders made for it are
+    removed again if no run saved there. A run whose worker dies is run
     again elsewhere (the scheduler reassigns it; ``retries`` re-runs a task that raised).
     """
     results = sweep_iter(configs, data=data, client=client, address=address, workers=workers,
