@@ -31,14 +31,17 @@ from distributed import Client
 
 from functional_nn.distributed import (
     QUIET_SCHEDULER,
+    ShardedData,
     SweepData,
     SweepResult,
+    combine,
     grid,
     scatter_data,
     scatter_shards,
     shard,
     sharded_value_and_grad,
     sweep,
+    sweep_data,
     worker_environment,
     worker_pids,
 )
@@ -122,6 +125,17 @@ def test_grid_is_the_product_of_the_lists_in_order() -> None:
 def test_bad_grids_are_named(lists: dict[str, list[object]], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         grid(**lists)  # type: ignore[arg-type]
+
+
+def test_bad_data_for_a_sweep_is_named() -> None:
+    x, y = np.zeros((3, 4), np.float32), np.zeros(3, np.int64)
+    with pytest.raises(TypeError, match=r"^data must be a Dataset or \(x, y, test_x, test_y\), "
+                                        r"got str$"):
+        sweep_data("abcd")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^data: test_y must be an array of samples, got list$"):
+        sweep_data((x, y, x, [0, 0, 0]))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^data: x has 3 samples but y has 2$"):
+        sweep_data((x, y[:2], x, y))
 
 
 # --- sweeps ---------------------------------------------------------------------------------
@@ -228,6 +242,21 @@ def test_shards_are_contiguous_and_nearly_equal() -> None:
     assert [len(p[1]) for p in shard(x, y, 9)] == [1] * 7 + [0, 0]
     with pytest.raises(ValueError, match="positive integer"):
         shard(x, y, 0)
+
+
+def test_bad_arguments_to_the_sharded_helpers_are_named() -> None:
+    part = (1.0, np.ones(2))
+    with pytest.raises(ValueError, match=r"^parts: combine needs the \(loss, grads\) of at least "
+                                         r"one shard$"):
+        combine([], [])
+    with pytest.raises(ValueError, match=r"^counts: each shard's number of samples must be a "
+                                         r"positive integer, got 0$"):
+        combine([part], [0])
+    with pytest.raises(ValueError, match=r"^counts: 2 counts for 1 parts$"):
+        combine([part], [1, 2])
+    with pytest.raises(TypeError, match=r"^index: a batch of sharded data is a 1-D integer array "
+                                        r"of row numbers, got list$"):
+        ShardedData((), (0, 2)).rows([0, 1])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("dtype", "rtol"), [(np.float32, 1e-5), (np.float64, 1e-12)])

@@ -83,9 +83,11 @@ class ShardedData:
     def rows(self, index: npt.NDArray[np.generic]) -> list[tuple[int, Rows | None]]:
         """For each shard holding some of the rows ``index``: its number and local rows, in
         the order they appear (``None``: the whole shard, in order)."""
-        if index.ndim != 1 or index.dtype.kind not in "iu":
-            raise TypeError(f"a batch of sharded data is a 1-D integer array of row numbers, "
-                            f"got {index.dtype} of shape {index.shape}")
+        if not isinstance(index, np.ndarray) or index.ndim != 1 or index.dtype.kind not in "iu":
+            got = (f"{index.dtype} of shape {index.shape}" if isinstance(index, np.ndarray)
+                   else type(index).__name__)
+            raise TypeError(f"index: a batch of sharded data is a 1-D integer array of row "
+                            f"numbers, got {got}")
         if len(index) and not (index.min() >= 0 and index.max() < self.size):
             raise IndexError(f"row numbers must lie in [0, {self.size})")
         owner = np.searchsorted(np.asarray(self.offsets), index, side="right") - 1
@@ -122,7 +124,18 @@ def _shard_value_and_grad(params: P, batch: Batch, rows: Rows | None,
 
 
 def combine(parts: Sequence[tuple[float, P]], counts: Sequence[int]) -> tuple[float, P]:
-    """The sample-weighted mean of the shards' losses and gradients, folded in shard order."""
+    """The sample-weighted mean of the shards' losses and gradients, folded in shard order.
+
+    ``parts`` holds each shard's ``(loss, grads)`` and ``counts`` its number of samples.
+    """
+    if not parts:
+        raise ValueError("parts: combine needs the (loss, grads) of at least one shard")
+    if len(counts) != len(parts):
+        raise ValueError(f"counts: {len(counts)} counts for {len(parts)} parts")
+    for count in counts:
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
+            raise ValueError(f"counts: each shard's number of samples must be a positive "
+                             f"integer, got {count!r}")
     total = sum(counts)
     weights = [count / total for count in counts]
     loss = sum(w * value for w, (value, _) in zip(weights, parts, strict=True))

@@ -59,10 +59,22 @@ def sweep_data(data: Dataset | SweepData | Sequence[Arrays], *, classes: int = 1
     if isinstance(data, Dataset):
         return SweepData(flatten_images(data.train_x), data.train_y,
                          flatten_images(data.test_x), data.test_y, classes)
+    given: object = data  # what untyped callers pass: a string is a sequence of four, too
+    if isinstance(given, str | bytes) or not isinstance(given, Sequence):
+        raise TypeError(f"data must be a Dataset or (x, y, test_x, test_y), got "
+                        f"{type(given).__name__}")
     if len(data) != 4:
         raise ValueError(f"data must be a Dataset or (x, y, test_x, test_y), got {len(data)} "
                          "arrays")
+    for name, array in zip(("x", "y", "test_x", "test_y"), data, strict=True):
+        if not isinstance(array, np.ndarray) or array.ndim == 0:
+            got = "a 0-d array" if isinstance(array, np.ndarray) else type(array).__name__
+            raise TypeError(f"data: {name} must be an array of samples, got {got}")
     x, y, test_x, test_y = data
+    if len(x) != len(y):
+        raise ValueError(f"data: x has {len(x)} samples but y has {len(y)}")
+    if len(test_x) != len(test_y):
+        raise ValueError(f"data: test_x has {len(test_x)} samples but test_y has {len(test_y)}")
     return SweepData(x, y, test_x, test_y, classes)
 
 
