@@ -11,6 +11,8 @@ LayerNorm, Flatten, Dropout, Dense, the activations), as trees and as Flats.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -478,6 +480,28 @@ def test_a_missing_file_or_a_folder_is_one_line(tmp_path: Path) -> None:
         export.from_safetensors(tmp_path / "nothing.safetensors", like=like)
     with pytest.raises(export.ExportError, match=r"it is a directory"):
         export.to_safetensors(like, tmp_path)
+    for read in (lambda: export.from_safetensors(tmp_path, like=like),
+                 lambda: export.safetensors_metadata(tmp_path)):
+        with pytest.raises(export.ExportError, match=rf"cannot read {tmp_path}: is a directory$"):
+            read()
+
+
+# In a child with a time limit: a reader that waits on the FIFO hangs there, not the suite.
+FIFO_READERS = ("from_safetensors(PATH, like=fnn.mlp([3, 2], seed=0))",
+                "safetensors_metadata(PATH)")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("read", FIFO_READERS)
+def test_a_fifo_is_refused_at_once(tmp_path: Path, read: str) -> None:
+    path = tmp_path / "f.safetensors"
+    os.mkfifo(path)
+    code = (f"import functional_nn as fnn\nfrom functional_nn.export import *\n"
+            f"PATH = {str(path)!r}\ntry:\n    {read}\nexcept ExportError as e:\n    print(e)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"cannot read {path}: not a regular file (a FIFO, device or socket)\n"
 
 
 def test_a_missing_library_names_the_extra() -> None:

@@ -24,12 +24,14 @@ before every key, shape and dtype has matched.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from .. import _atomic as atomic
 from .._array import owned
 from ..flat import from_flattened
 from ..tree import TreeDef, tree_unflatten
@@ -104,16 +106,29 @@ def _reading(name: str, error: Exception) -> ExportError:
     return ExportError(f"{name}: not a readable safetensors file ({detail})")
 
 
+@contextlib.contextmanager
+def _open(name: str) -> Iterator[Any]:
+    """safe_open of ``name``, a regular file: a FIFO or device is an ``OSError`` at once."""
+    from safetensors import safe_open
+
+    with atomic.open_regular(name) as held:  # safe_open would wait on a FIFO forever
+        # safe_open takes a name: the held descriptor's own makes it map the file that was
+        # checked, not whatever has been put at the path since.
+        fd_path = f"/dev/fd/{held.fileno()}"
+        with safe_open(fd_path if os.path.exists(fd_path) else name, framework="np") as file:
+            yield file
+
+
 def from_safetensors(path: str | os.PathLike[str], *, like: T) -> T:
     """The tree of ``like``'s structure with the arrays of the safetensors file ``path``: the
     same keys, shapes and dtypes, bit for bit; :class:`ExportError` naming what differs."""
     require("safetensors", "safetensors loading")
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
 
     keys, leaves, treedef = _leaves(like)
     name = os.fspath(path)
     try:
-        with safe_open(name, framework="np") as file:
+        with _open(name) as file:
             _check_header(name, file, keys, leaves)
             arrays = [owned(np.array(file.get_tensor(k))) for k in keys]
     except (OSError, SafetensorError) as error:
@@ -124,11 +139,11 @@ def from_safetensors(path: str | os.PathLike[str], *, like: T) -> T:
 def safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The metadata of the safetensors file ``path`` (``{}`` when it has none)."""
     require("safetensors", "safetensors loading")
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
 
     name = os.fspath(path)
     try:
-        with safe_open(name, framework="np") as file:
+        with _open(name) as file:
             found = file.metadata()
     except (OSError, SafetensorError) as error:
         raise _reading(name, error) from None
