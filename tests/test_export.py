@@ -365,6 +365,33 @@ def test_to_onnx_writes_the_model_atomically(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["net.onnx"]
 
 
+def test_a_model_over_protobufs_limit_is_refused_before_it_is_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the limit lowered to this network's 60 bytes of weights: gigabytes not needed
+    monkeypatch.setattr(sys.modules["functional_nn.export.onnx_model"], "PROTOBUF_LIMIT", 60)
+    with pytest.raises(export.ExportError, match=r"^the ONNX model would be larger than "
+                       r"protobuf's 2 GB limit \(0\.0 GB of weights\); export \.safetensors "
+                       r"instead$"):
+        export.to_onnx(fnn.mlp([4, 3], seed=0), tmp_path / "net.onnx", input_shape=(4,))
+    assert os.listdir(tmp_path) == []
+    export.to_onnx(fnn.mlp([4, 2], seed=0), tmp_path / "net.onnx", input_shape=(4,))  # 40 bytes
+
+
+def test_a_model_that_protobuf_cannot_serialise_is_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # weights under the limit, a model over it (the graph's own constants): as protobuf fails
+    from google.protobuf.message import EncodeError
+
+    def fail(*args: object) -> None:
+        raise EncodeError("Failed to serialize proto")
+
+    monkeypatch.setattr(sys.modules["functional_nn.export.onnx_model"], "_build", fail)
+    with pytest.raises(export.ExportError, match=r"^the ONNX model would be larger than "
+                       r"protobuf's 2 GB limit; export \.safetensors instead$"):
+        export.to_onnx(fnn.mlp([4, 3], seed=0), tmp_path / "net.onnx", input_shape=(4,))
+    assert os.listdir(tmp_path) == []
+
+
 # --- safetensors ----------------------------------------------------------------------------
 
 

@@ -145,6 +145,18 @@ def test_every_mistake_is_one_line_and_writes_nothing(
     assert sorted(p.name for p in saved.iterdir()) == before
 
 
+def test_a_model_over_protobufs_limit_is_one_line_naming_the_checkpoint(
+        saved: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    monkeypatch.setattr(sys.modules["functional_nn.export.onnx_model"], "PROTOBUF_LIMIT", 1000)
+    status, _, stderr = run(capsys, str(saved / "mlp.npz"), str(saved / "mlp.onnx"))
+    assert status == 1
+    assert stderr == (f"functional-nn: error: {saved / 'mlp.npz'}: the ONNX model would be "
+                      "larger than protobuf's 2 GB limit (0.0 GB of weights); export "
+                      ".safetensors instead\n")
+    assert not (saved / "mlp.onnx").exists()
+
+
 def test_the_odd_convnet_exports_with_its_input_shape_given(
         saved: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status, _, _ = run(capsys, str(saved / "odd.npz"), str(saved / "odd.onnx"),

@@ -7,6 +7,8 @@ network's output, or with ``probabilities=True`` ``"probabilities"``, its softma
 last axis. It is default-domain opset 17, IR version 8 (onnxruntime 1.13 and later), checked
 by ``onnx.checker`` (with shape inference) before it is returned. Each layer's nodes come from
 its kind's export rule (:mod:`.rules`; your own kinds': :func:`~.graph.register_onnx`).
+An ONNX file holds its weights inside one protobuf message, which cannot pass 2 GB: a larger
+network is refused before the model is built (export its weights as safetensors instead).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from .. import __version__
 from ..model import forward
+from ..tree import tree_leaves
 from .errors import ExportError, require
 from .files import string_metadata, write_file
 from .graph import Graph, Value, _Builder, onnx_rule_for
@@ -27,7 +30,8 @@ from .paths import keyed_leaves
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["INPUT", "IR_VERSION", "LOGITS", "OPSET", "PROBABILITIES", "onnx_model", "to_onnx"]
+__all__ = ["INPUT", "IR_VERSION", "LOGITS", "OPSET", "PROBABILITIES", "PROTOBUF_LIMIT",
+           "onnx_model", "to_onnx"]
 
 INPUT = "input"
 """The name of the exported model's input: a float32 batch, one sample as ``forward`` takes it."""
@@ -38,6 +42,10 @@ PROBABILITIES = "probabilities"
 """The names of the model's input and of its output (without and with ``probabilities``)."""
 OPSET = 17  # the first with LayerNormalization
 IR_VERSION = 8  # opset 17's: newer runtimes read it, older ones refuse newer versions
+PROTOBUF_LIMIT = 2**31
+"""The most bytes protobuf serialises one model to: an ONNX file holds its weights inside."""
+_TOO_BIG = ("the ONNX model would be larger than protobuf's 2 GB limit{}; export .safetensors "
+            "instead")
 
 
 def _input_shape(value: Sequence[int]) -> tuple[int, ...]:
@@ -57,25 +65,20 @@ def _check_dtype(params: object) -> None:
             raise ExportError(f"ONNX export takes float32 parameters, but {name} is {what}")
 
 
-def onnx_model(params: object, *, input_shape: Sequence[int], probabilities: bool = False,
-               state: object = None, metadata: Mapping[str, str] | None = None
-               ) -> onnx.ModelProto:
-    """The ONNX model of the network ``params`` (any tree :func:`~functional_nn.forward`
-    runs, a ``Flat`` too) at inference, with its model ``state`` (a network with BatchNorm
-    needs it), for inputs of shape ``(batch, *input_shape)``; ``metadata`` becomes the
-    model's metadata properties (strings)."""
-    require("onnx", "ONNX export")
-    import onnx
+def _check_size(params: object, state: object) -> None:
+    """Refuse, before any copy is made, weights that protobuf could never serialise (the
+    model would cost a few times their size in memory only to fail at the end)."""
+    size = sum(leaf.nbytes for leaf in tree_leaves((params, state))
+               if isinstance(leaf, np.ndarray))
+    if size >= PROTOBUF_LIMIT:
+        raise ExportError(_TOO_BIG.format(f" ({size / 1e9:.1f} GB of weights)"))
+
+
+def _build(params: object, state: object, sample: np.ndarray, out: np.ndarray,
+           probabilities: bool) -> onnx.ModelProto:
+    """The model of the network, unchecked, from its export rules."""
     from onnx import helper
 
-    shape, props = _input_shape(input_shape), string_metadata(metadata)
-    _check_dtype(params)
-    sample = np.zeros((1, *shape), np.float32)
-    try:  # the library's own checks, and messages, for a network and inputs that do not fit
-        out = forward(params, sample, state=state)
-    except (TypeError, ValueError) as error:
-        raise ExportError(f"the network does not run on inputs of shape (batch, "
-                          f"{', '.join(map(str, shape))}): {error}") from None
     builder = _Builder((INPUT, LOGITS, PROBABILITIES))
     graph = Graph(builder, "", sample, state)
     y = onnx_rule_for(params)(params, Value(INPUT), graph)
@@ -84,7 +87,8 @@ def onnx_model(params: object, *, input_shape: Sequence[int], probabilities: boo
     graph.node("Softmax" if probabilities else "Identity", [last], output=output,
                **({"axis": -1} if probabilities else {}))
     float32 = helper.np_dtype_to_tensor_dtype(np.dtype(np.float32))
-    model = helper.make_model(
+    shape = sample.shape[1:]
+    return helper.make_model(
         helper.make_graph(
             builder.nodes, "functional_nn", initializer=builder.initializers,
             inputs=[helper.make_tensor_value_info(INPUT, float32, ["batch", *shape])],
@@ -94,12 +98,38 @@ def onnx_model(params: object, *, input_shape: Sequence[int], probabilities: boo
         producer_name="functional_nn", producer_version=__version__,
         doc_string=f"input {INPUT!r}: float32 (batch, {', '.join(map(str, shape))}), "
                    f"channels-last; output {output!r}")
-    if props:
-        helper.set_model_props(model, props)
+
+
+def onnx_model(params: object, *, input_shape: Sequence[int], probabilities: bool = False,
+               state: object = None, metadata: Mapping[str, str] | None = None
+               ) -> onnx.ModelProto:
+    """The ONNX model of the network ``params`` (any tree :func:`~functional_nn.forward`
+    runs, a ``Flat`` too) at inference, with its model ``state`` (a network with BatchNorm
+    needs it), for inputs of shape ``(batch, *input_shape)``; ``metadata`` becomes the
+    model's metadata properties (strings)."""
+    require("onnx", "ONNX export")
+    import onnx
+    from google.protobuf.message import EncodeError
+    from onnx import helper
+
+    shape, props = _input_shape(input_shape), string_metadata(metadata)
+    _check_dtype(params)
+    _check_size(params, state)
+    sample = np.zeros((1, *shape), np.float32)
+    try:  # the library's own checks, and messages, for a network and inputs that do not fit
+        out = forward(params, sample, state=state)
+    except (TypeError, ValueError) as error:
+        raise ExportError(f"the network does not run on inputs of shape (batch, "
+                          f"{', '.join(map(str, shape))}): {error}") from None
     try:
+        model = _build(params, state, sample, out, probabilities)
+        if props:
+            helper.set_model_props(model, props)
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         raise ExportError(f"the exported graph is not valid ONNX: {error}") from None
+    except EncodeError:  # under the limit in weights, over it with the graph's own constants
+        raise ExportError(_TOO_BIG.format("")) from None
     return model
 
 
@@ -118,4 +148,4 @@ def to_onnx(params: object, path: str | os.PathLike[str], *, input_shape: Sequen
     """
     model = onnx_model(params, input_shape=input_shape, probabilities=probabilities,
                        state=state, metadata=metadata)
-    write_file(path, model.SerializeToString())
+    write_file(path, model.SerializeToString())  # the checker has serialised it already
