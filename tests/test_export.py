@@ -344,8 +344,11 @@ BATCH_NORM = fnn.Sequential((fnn.BatchNorm(np.ones(4, np.float32), np.zeros(4, n
      "ONNX export takes float32 parameters, but layers.0.w is float64"),
     (MLP, {"input_shape": (0, 4)}, "input_shape must be the positive sizes"),
     (MLP, {"metadata": {"seed": 0}}, "metadata holds strings only"),
+    (MLP, {"input_shape": (99999999999, 99999999)}, r"inputs of shape \(batch, 99999999999, "
+                                                    r"99999999\) do not fit in memory: one is "
+                                                    r"4e\+10 GB of float32"),
 ], ids=["batch norm without state", "wrong input shape", "float64", "bad input shape",
-        "bad metadata"])
+        "bad metadata", "input shape past numpy's index range"])
 def test_what_cannot_be_exported_is_one_clear_line(params: object, options: dict[str, Any],
                                                    message: str) -> None:
     with pytest.raises(export.ExportError, match=message) as error:

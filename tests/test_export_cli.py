@@ -124,6 +124,8 @@ def test_safetensors_hold_the_checkpoints_bits_and_its_record(
     (["odd.npz", "odd.onnx", "--input-shape", "9,9"], 1,
      "{dir}/odd.npz: the network does not run on inputs of shape (batch, 9, 9): layers[0] "
      "(Conv2D): Conv2D expects inputs of shape (batch, height, width, 3)"),
+    (["mlp.npz", "mlp.onnx", "--input-shape", "99999999999,99999999"], 1,
+     "{dir}/mlp.npz: inputs of shape (batch, 99999999999, 99999999) do not fit in memory"),
     (["mlp.npz", "mlp.onnx", "--input-shape", "28,x"], 2,
      "argument --input-shape: expected comma-separated positive sizes"),
     (["mlp.npz", "mlp.npz", "--format", "onnx"], 1,
@@ -155,6 +157,20 @@ def test_a_model_over_protobufs_limit_is_one_line_naming_the_checkpoint(
                       "larger than protobuf's 2 GB limit (0.0 GB of weights); export "
                       ".safetensors instead\n")
     assert not (saved / "mlp.onnx").exists()
+
+
+def test_out_of_memory_suggests_what_export_can_change(
+        saved: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    def exhausted(*args: object, **options: object) -> None:
+        raise MemoryError("Unable to allocate 9.0 GiB")
+
+    monkeypatch.setattr("functional_nn.cli.export.to_onnx", exhausted)
+    status, _, stderr = run(capsys, str(saved / "mlp.npz"), str(saved / "mlp.onnx"))
+    assert status == 1
+    assert stderr == ("functional-nn: error: out of memory (Unable to allocate 9.0 GiB); an "
+                      "export needs a few times the network's size in memory: free some, or "
+                      "give a smaller --input-shape\n")
 
 
 def test_the_odd_convnet_exports_with_its_input_shape_given(

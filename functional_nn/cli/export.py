@@ -80,7 +80,8 @@ def add_parser(subparsers: Subparsers) -> None:
     p.add_argument("--probabilities", action="store_true",
                    help="ONNX: output the softmax probabilities instead of the logits")
     add_json_option(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, memory_hint="an export needs a few times the network's size in "
+                                        "memory: free some, or give a smaller --input-shape")
 
 
 def _format(args: argparse.Namespace) -> str:

@@ -29,7 +29,11 @@ from .errors import CliError, Interrupted, UsageError, one_line
 from .options import Subparsers
 from .output import PROG, Output
 
-__all__ = ["AddParser", "ArgumentParser", "build_parser", "run"]
+__all__ = ["MEMORY_HINT", "AddParser", "ArgumentParser", "build_parser", "run"]
+
+MEMORY_HINT = "try smaller --hidden sizes or --batch-size"
+"""What an out-of-memory error suggests, unless the command's parser sets its own default
+``memory_hint`` (one without those options)."""
 
 AddParser: TypeAlias = Callable[[Subparsers], None]
 """A sub-command: adds its parser, with ``run(args, output) -> int`` as its ``run`` default."""
@@ -93,6 +97,7 @@ def _interrupted(message: str) -> int:
 def run(argv: Sequence[str] | None, commands: Sequence[AddParser]) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     _handle_signals()
+    args: argparse.Namespace | None = None
     try:
         parser = build_parser(commands)
         args = parser.parse_args(argv)
@@ -108,8 +113,8 @@ def run(argv: Sequence[str] | None, commands: Sequence[AddParser]) -> int:
     except (CheckpointError, DatasetError) as error:
         return _error(str(error), 1)
     except MemoryError as error:
-        return _error(f"out of memory ({error or 'allocation failed'}); try smaller --hidden "
-                      "sizes or --batch-size", 1)
+        hint = getattr(args, "memory_hint", MEMORY_HINT)
+        return _error(f"out of memory ({error or 'allocation failed'}); {hint}", 1)
     except KeyboardInterrupt:
         return _interrupted("interrupted")
     except BrokenPipeError:

@@ -13,6 +13,7 @@ network is refused before the model is built (export its weights as safetensors 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -115,12 +116,19 @@ def onnx_model(params: object, *, input_shape: Sequence[int], probabilities: boo
     shape, props = _input_shape(input_shape), string_metadata(metadata)
     _check_dtype(params)
     _check_size(params, state)
-    sample = np.zeros((1, *shape), np.float32)
+    inputs = f"inputs of shape (batch, {', '.join(map(str, shape))})"
+    try:  # numpy's "array is too big" (a ValueError) past its index range, MemoryError short of it
+        sample = np.zeros((1, *shape), np.float32)
+    except (ValueError, MemoryError):
+        raise ExportError(f"{inputs} do not fit in memory: one is "
+                          f"{math.prod(shape) * 4 / 1e9:.3g} GB of float32") from None
     try:  # the library's own checks, and messages, for a network and inputs that do not fit
         out = forward(params, sample, state=state)
     except (TypeError, ValueError) as error:
-        raise ExportError(f"the network does not run on inputs of shape (batch, "
-                          f"{', '.join(map(str, shape))}): {error}") from None
+        raise ExportError(f"the network does not run on {inputs}: {error}") from None
+    except MemoryError as error:
+        raise ExportError(f"the network does not run on {inputs} in memory "
+                          f"({error or 'allocation failed'})") from None
     try:
         model = _build(params, state, sample, out, probabilities)
         if props:
