@@ -332,6 +332,24 @@ def test_a_kind_without_a_rule_of_its_own_uses_its_nearest_base_classs() -> None
     assert export.onnx_rule_for(LoudGain(np.ones(2))) is _gain_to_onnx
 
 
+@attrs.frozen
+class BadOp(Unexportable):
+    """A kind whose export rule emits an op that ONNX does not have."""
+
+
+def _bad_op_to_onnx(layer: BadOp, x: export.Value, graph: export.Graph) -> export.Value:
+    return export.Value(graph.node("NoSuchOp", [graph.channels_last(x)]))
+
+
+def test_an_invalid_graph_is_named_in_one_line() -> None:
+    export.register_onnx(BadOp, _bad_op_to_onnx)
+    with pytest.raises(export.ExportError, match=r"^the exported graph is not valid ONNX: No "
+                       r"Op registered for NoSuchOp .* Bad node spec") as error:
+        export.onnx_model(fnn.Sequential((BadOp(),)), input_shape=(2,))
+    assert "\n" not in str(error.value)
+    assert "  " not in str(error.value)
+
+
 MLP = fnn.mlp([4, 3], seed=0)
 BATCH_NORM = fnn.Sequential((fnn.BatchNorm(np.ones(4, np.float32), np.zeros(4, np.float32)),))
 

@@ -135,7 +135,8 @@ def onnx_model(params: object, *, input_shape: Sequence[int], probabilities: boo
             helper.set_model_props(model, props)
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
-        raise ExportError(f"the exported graph is not valid ONNX: {error}") from None
+        detail = " ".join(str(error).split())  # the checker's text runs over several lines
+        raise ExportError(f"the exported graph is not valid ONNX: {detail}") from None
     except EncodeError:  # under the limit in weights, over it with the graph's own constants
         raise ExportError(_TOO_BIG.format("")) from None
     return model
