@@ -374,6 +374,17 @@ def test_what_cannot_be_exported_is_one_clear_line(params: object, options: dict
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("metadata", ["abc", [("a", "b")], 3])
+def test_metadata_that_is_not_a_dict_is_one_line(tmp_path: Path, metadata: Any) -> None:
+    message = (r"^metadata must be a dict of str to str \(JSON-encode other values\), got a "
+               rf"{type(metadata).__name__}: ")
+    with pytest.raises(TypeError, match=message):
+        export.to_onnx(MLP, tmp_path / "net.onnx", input_shape=(4,), metadata=metadata)
+    with pytest.raises(TypeError, match=message):
+        export.to_safetensors(MLP, tmp_path / "net.safetensors", metadata=metadata)
+    assert os.listdir(tmp_path) == []
+
+
 def test_to_onnx_writes_the_model_atomically(tmp_path: Path) -> None:
     path = tmp_path / "net.onnx"
     export.to_onnx(fnn.mlp([3, 2], seed=0), path, input_shape=(3,))

@@ -4,6 +4,7 @@ way a file is written (atomically, a failure as one line naming the file)."""
 from __future__ import annotations
 
 import os
+import reprlib
 from collections.abc import Mapping
 
 from .. import _atomic as atomic
@@ -14,7 +15,11 @@ __all__ = ["string_metadata", "write_file"]
 
 def string_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     """``metadata`` as a dict of strings (both formats hold only strings: JSON-encode other
-    values); :class:`ExportError` naming an entry that is not one."""
+    values); ``TypeError`` when it is not a mapping, :class:`ExportError` naming an entry
+    that is not a string."""
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict of str to str (JSON-encode other values), "
+                        f"got a {type(metadata).__name__}: {reprlib.repr(metadata)}")
     items = dict(metadata or {})
     for name, value in items.items():
         if not isinstance(name, str) or not isinstance(value, str):

@@ -75,9 +75,10 @@ def to_safetensors(tree: object, path: str | os.PathLike[str], *,
     require("safetensors", "safetensors export")
     from safetensors.numpy import save
 
+    props = string_metadata(metadata)  # before any copy of the leaves is made
     keys, leaves, _ = _leaves(tree)
     tensors = {k: np.require(leaf, requirements="C") for k, leaf in zip(keys, leaves, strict=True)}
-    write_file(path, save(tensors, metadata=string_metadata(metadata) or None))
+    write_file(path, save(tensors, metadata=props or None))
 
 
 def _check_header(name: str, file: Any, keys: list[str], leaves: list[np.ndarray]) -> None:
