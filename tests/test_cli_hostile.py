@@ -4,6 +4,7 @@ machine, NaN inputs, and ``train --resume`` continuing a stopped run to the same
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import json
 import os
@@ -63,6 +64,22 @@ def test_evaluate_plots_may_not_overwrite_the_checkpoint(tmp_path: Path) -> None
     checkpoint.save(tmp_path / "plots" / "confusion.png", fnn.mlp([4, 2], seed=0))
     fails(run_cli("evaluate", "plots/confusion.png", "--plots", "plots", cwd=tmp_path), 1,
           "would be the same file")
+
+
+LONG = "a" * 300  # past every common file system's 255-byte limit on one name
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["export", "net.npz", f"{LONG}.onnx"], f"cannot write the export to {LONG}.onnx: "),
+    (["train", "--out", f"{LONG}.npz"], f"cannot write the checkpoint to {LONG}.npz: "),
+    (["train", "--plots", LONG], f"cannot create the plot folder {LONG}: "),
+], ids=["export", "train", "train --plots"])
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path: Path, args: list[str],
+                                                         message: str) -> None:
+    checkpoint.save(tmp_path / "net.npz", fnn.mlp([4, 2], seed=0))
+    line = fails(run_cli(*args, cwd=tmp_path), 1, message)
+    assert line.endswith(f"{message}{os.strerror(errno.ENAMETOOLONG)}")
+    assert os.listdir(tmp_path) == ["net.npz"]
 
 
 # --- 5: layers no constructor would build, huge images, tampered histories ------------------

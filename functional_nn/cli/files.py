@@ -46,15 +46,20 @@ def check_distinct(files: dict[str, str | None], plots: str | None = None) -> No
 
 def check_writable(path: str, what: str) -> None:
     """Fail early unless a file could be created at ``path`` (touching nothing there)."""
-    target = Path(path)
-    if target.is_dir():
-        raise CliError(f"cannot write the {what} to {path}: it is a directory")
-    folder = target.parent
-    if not folder.is_dir():
-        raise CliError(f"cannot write the {what} to {path}: the folder {folder} does not exist")
-    refused = _refusal(folder)
+    try:  # a name too long for the file system fails even the look at it
+        refused = _unwritable(Path(path))
+    except OSError as error:
+        refused = str(error.strerror or error)
     if refused:
         raise CliError(f"cannot write the {what} to {path}: {refused}")
+
+
+def _unwritable(target: Path) -> str | None:
+    if target.is_dir():
+        return "it is a directory"
+    if not target.parent.is_dir():
+        return f"the folder {target.parent} does not exist"
+    return _refusal(target.parent)
 
 
 def _refusal(folder: Path) -> str | None:
@@ -73,9 +78,13 @@ def check_creatable(folder: str, what: str) -> None:
     """Fail early unless ``folder`` is a folder or could be made (touching nothing): its
     nearest existing ancestor must be a folder that takes new files."""
     existing = Path(folder)
-    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
+    try:  # a name too long for the file system fails even the look at it
+        while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+            existing = existing.parent
+        is_folder = existing.is_dir()
+    except OSError as error:
+        raise CliError(f"cannot create the {what} {folder}: {error.strerror or error}") from None
+    if not is_folder:
         raise CliError(f"cannot create the {what} {folder}: {existing} is not a folder")
     refused = None if existing == Path(folder) else _refusal(existing)
     if refused:
