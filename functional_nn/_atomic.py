@@ -248,13 +248,13 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
 
 @contextlib.contextmanager
 def new_folders(folder: str | os.PathLike[str]) -> Iterator[Path]:
-    """``folder``, made with its missing parents for the block; afterwards, whether the block
-    succeeded or not, those it made and left empty are removed again, so that writes that
-    failed or never came leave no empty folder behind.
+    """``folder``, made with its missing parents for the block; when the block leaves
+    ``folder`` empty (it failed, or had nothing to write), the folders it made are removed
+    again, so no empty folder is left behind. When it wrote there, they all stay.
 
     The folders are made one component at a time, and only those ``mkdir`` made are recorded:
     through ``..`` they are not each other's parents (``new1/../new2`` makes ``new1`` and
-    ``new2``), and a folder that was there before is never removed.
+    ``new2``, and the path needs both), and a folder that was there before is never removed.
     """
     path = Path(folder)
     made: list[Path] = []
@@ -273,9 +273,18 @@ def new_folders(folder: str | os.PathLike[str]) -> Iterator[Path]:
             made.append(prefix)
         yield path
     finally:
-        for new in reversed(made):  # deepest first; past a ``..`` not each other's parents
-            with contextlib.suppress(OSError):
-                new.rmdir()  # only while empty: what the block wrote stays, with its parents
+        if made and not _holds_anything(path):
+            for new in reversed(made):  # deepest first; past a ``..`` not each other's parents
+                with contextlib.suppress(OSError):
+                    new.rmdir()  # only while empty
+
+
+def _holds_anything(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return any(True for _ in entries)
+    except OSError:  # gone, or unreadable: nothing of ours to keep there
+        return False
 
 
 def _sync_folder(folder: str) -> None:

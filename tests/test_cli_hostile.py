@@ -178,6 +178,11 @@ def test_plot_that_fails_before_drawing_leaves_no_folder(tmp_path: Path) -> None
           "cannot create the plot folder file/plots: file is not a folder")
     fails(run_cli("train", "--max-steps", "1", "--plots", "file/p", cwd=tmp_path), 1,
           "cannot create the plot folder file/p: file is not a folder")
+    (tmp_path / "m.json").write_text(json.dumps({"history": GOOD_HISTORY}))
+    fails(run_cli("plot", "m.json", "-o", "new/plots", cwd=tmp_path,
+                  exe=(sys.executable, "-c", LIMITED_WRITES)), 1,
+          "cannot write the plots into new/plots: File too large")
+    assert not (tmp_path / "new").exists()
 
 
 def test_plots_are_written_all_or_none(tmp_path: Path) -> None:

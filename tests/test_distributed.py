@@ -35,6 +35,7 @@ from functional_nn.distributed import (
     SweepData,
     SweepResult,
     combine,
+    connect,
     grid,
     scatter_data,
     scatter_shards,
@@ -151,10 +152,11 @@ def test_a_sweep_equals_sequential_runs_bit_for_bit(client: Client, data: SweepD
         assert_same_run(result, reference)
         assert result.worker in worker_pids(client)
     assert pickle.loads(pickle.dumps(results[0])).to_dict() == results[0].to_dict()
-    saved = sweep(configs[:2], data=data, client=client, out_dir=str(tmp_path / "runs"))
+    runs = tmp_path / "new" / ".." / "runs"  # the path still leads there after the sweep
+    saved = sweep(configs[:2], data=data, client=client, out_dir=str(runs))
     for result, done in zip(saved, results[:2], strict=True):
         assert result.params is None
-        assert result.checkpoint == str(tmp_path / "runs" / f"run-{result.index:04d}.npz")
+        assert result.checkpoint == str(runs / f"run-{result.index:04d}.npz")
         assert done.params is not None
         loaded = checkpoint.load(result.checkpoint, like=done.params)
         assert all(a.tobytes() == b.tobytes() for a, b in zip(
@@ -364,6 +366,21 @@ def test_a_server_that_is_not_a_scheduler_is_named_within_the_timeout() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == (f"cannot reach the Dask scheduler at {address}: no Dask handshake "
                            "after 1 s\n")
+
+
+def test_the_handshake_connects_as_the_client_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the dask config's security (a TLS scheduler's certificates), not without it."""
+    seen: dict[str, object] = {}
+
+    async def refuse(address: str, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise OSError("refused")
+
+    monkeypatch.setattr(distributed.comm, "connect", refuse)
+    with pytest.raises(OSError, match="cannot reach the Dask scheduler at tcp://h:1: refused"):
+        connect("tcp://h:1", timeout=1)
+    security: Any = distributed.Security  # untyped
+    assert seen == {"timeout": 1, **security().get_connection_args("client")}
 
 
 # --- without Dask ---------------------------------------------------------------------------

@@ -386,15 +386,15 @@ def test_failed_download_through_dot_dot_leaves_no_new_folders(tmp_path: Path, p
     assert files_in(tmp_path / "kept") == []
 
 
-def test_a_successful_download_through_dot_dot_keeps_only_its_folder(server: Server,
-                                                                     tmp_path: Path) -> None:
-    """The empty ``new1`` that ``new1/../new2`` made is no folder the file needs."""
+def test_a_successful_download_through_dot_dot_keeps_the_path_it_was_given(
+        server: Server, tmp_path: Path) -> None:
+    """``new1/../new2`` needs ``new1`` to lead to the file: both stay."""
     body = b"payload"
     server.routes["/m/x.bin"] = Route(body)
-    download_file([server.url("m") + "x.bin"], tmp_path / "new1" / ".." / "new2" / "x.bin",
-                  check=lambda p, u: None)
-    assert files_in(tmp_path) == ["new2"]
-    assert (tmp_path / "new2" / "x.bin").read_bytes() == body
+    given = tmp_path / "new1" / ".." / "new2" / "x.bin"
+    download_file([server.url("m") + "x.bin"], given, check=lambda p, u: None)
+    assert files_in(tmp_path) == ["new1", "new2"]
+    assert given.read_bytes() == body
 
 # --- bodies that would never end, or take forever -------------------------------------------
 

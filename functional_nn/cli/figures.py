@@ -68,8 +68,8 @@ def write_figures(folder: str, figures: Figures) -> list[str]:
     """Write every figure as ``folder/name``, all or none: the paths written."""
     paths = [os.path.join(folder, name) for name, _ in figures]
     try:
-        os.makedirs(folder, exist_ok=True)
-        with contextlib.ExitStack() as stack:
+        # a write that fails leaves no folder it made: the staged files go first, then them
+        with atomic.new_folders(folder), contextlib.ExitStack() as stack:
             for path, (_, figure) in zip(paths, figures, strict=True):
                 staged = stack.enter_context(atomic.replacing(path))
                 figure.savefig(staged.file, format="png", dpi=120)  # type: ignore[attr-defined]

@@ -121,7 +121,7 @@ def connect(address: str, *, timeout: float = 10.0) -> Client:
         _handshake(address, timeout)
         left = max(deadline - time.monotonic(), 0.1)  # it answered: the client will be quick
         client: Client = _untyped(distributed.Client)(address, timeout=left)
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address
         reason = str(error) or type(error).__name__
         raise OSError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
     return client
@@ -134,10 +134,13 @@ def _handshake(address: str, timeout: float) -> None:
     Runs on an event loop of its own in another thread, so it works under a caller's running
     loop (Jupyter) too. Cancelling a pending read aborts the half-made connection.
     """
+    # TLS and the like as the client would use them: the dask config's, through Security
+    options = _untyped(distributed).Security().get_connection_args("client")
+
     async def shake() -> None:
         try:
             comm = await asyncio.wait_for(_untyped(distributed.comm).connect(
-                address, timeout=timeout), timeout + _HANDSHAKE_GRACE)
+                address, timeout=timeout, **options), timeout + _HANDSHAKE_GRACE)
         except TimeoutError:
             raise TimeoutError(f"no Dask handshake after {timeout:g} s") from None
         await comm.close()
