@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -110,11 +110,14 @@ def sizes(name: str, value: object) -> tuple[int, ...]:
 
 
 def urls(name: str, value: object) -> tuple[str, ...]:
-    """A sequence of URL strings as a tuple; one string is refused, not read as its letters."""
-    if (isinstance(value, str) or not isinstance(value, Sequence)
-            or not all(isinstance(url, str) for url in value)):
+    """URL strings (any iterable of them) as a tuple; one string is refused, not read as its
+    letters."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise TypeError(_must(name, "a sequence of URLs (str)", value))
-    return tuple(value)
+    items = tuple(value)
+    if not all(isinstance(url, str) for url in items):
+        raise TypeError(_must(name, "a sequence of URLs (str)", list(items)))
+    return items
 
 
 def folder_name(name: str, value: object) -> str:

@@ -24,10 +24,13 @@ __all__ = ["BinaryCrossEntropy", "CrossEntropy", "Huber", "Loss", "MeanSquaredEr
 
 
 def _floating(name: str, logits: object) -> Array:
-    """``logits`` as a floating array of at least one axis; ``TypeError`` naming ``name``."""
+    """``logits`` as a floating array of at least one axis (integers as float64);
+    ``TypeError`` naming ``name`` for anything else (complex, text, a 0-d array)."""
     z = np.asarray(logits) if not isinstance(logits, np.ndarray) else logits
+    if z.dtype.kind in "iub":
+        z = z.astype(np.float64)
     if z.dtype.kind != "f" or z.ndim == 0:
-        raise TypeError(f"{name} takes a floating array of logits (..., classes), got "
+        raise TypeError(f"{name} takes a real array of logits (..., classes), got "
                         f"{'a 0-d array' if z.dtype.kind == 'f' else f'dtype {z.dtype}'}")
     return z
 

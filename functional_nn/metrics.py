@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from .losses import check_labels, softmax_cross_entropy
+from .losses import softmax_cross_entropy
 from .model import check_input, forward
 
 __all__ = [
@@ -74,8 +74,18 @@ def accuracy(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
         raise ValueError(f"x has {len(predicted)} samples but y has {len(labels)}")
     if classes is None:
         return float("nan")
-    check_labels(y, (len(labels), classes))  # as the loss checks them: range, one-hot width
+    _check_classes(np.asarray(y), labels, classes)
     return float(np.mean(predicted == labels))
+
+
+def _check_classes(y: npt.NDArray[np.generic], labels: Labels, classes: int) -> None:
+    """Labels that name one of the network's ``classes`` outputs: one-hot rows of that width
+    (of any numeric dtype), or classes in ``[0, classes)``."""
+    if y.ndim == 2 and y.shape[1] != classes:
+        raise ValueError(f"one-hot labels of shape {(len(y), classes)} expected, got {y.shape}")
+    if labels.min() < 0 or labels.max() >= classes:
+        bad = labels[(labels < 0) | (labels >= classes)][0]
+        raise ValueError(f"label {bad} outside [0, {classes})")
 
 
 def confusion_matrix_from(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,

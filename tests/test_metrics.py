@@ -63,5 +63,6 @@ def test_accuracy_checks_its_labels_as_the_loss_does() -> None:
                             (np.eye(3)[[0, 1, 2, 0, 1]], r"of shape \(5, 2\) expected")]:
         with pytest.raises(ValueError, match=message):
             fnn.accuracy(net, x, labels)
-    one_hot = np.eye(2)[[0, 1, 1, 0, 1]]
-    assert fnn.accuracy(net, x, one_hot) == fnn.accuracy(net, x, one_hot.argmax(axis=1))
+    classes = np.array([0, 1, 1, 0, 1])
+    for one_hot in (np.eye(2)[classes], np.eye(2, dtype=np.uint8)[classes]):  # get_dummies' too
+        assert fnn.accuracy(net, x, one_hot) == fnn.accuracy(net, x, classes)

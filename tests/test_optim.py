@@ -322,9 +322,9 @@ def test_float32_stays_float32(make_opt: Callable[[], Optimizer[Any]]) -> None:
         assert type(params) is Sequential
 
 
-@pytest.mark.parametrize(("make", "name"), [(lambda: adam(1e-3), "adam"),
-                                            (lambda: adamw(1e-3), "adam"),
-                                            (lambda: rmsprop(1e-3), "rmsprop")])
+@pytest.mark.parametrize(("make", "name"), [(lambda: adam(1e-3), "Adam"),
+                                            (lambda: adamw(1e-3), "Adam"),
+                                            (lambda: rmsprop(1e-3), "RMSprop")])
 def test_an_eps_that_is_zero_in_the_parameters_dtype_is_refused_at_init(
         make: Callable[[], Optimizer[Any]], name: str) -> None:
     half = {"w": np.ones(3, np.float16)}

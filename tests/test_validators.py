@@ -21,6 +21,7 @@ from functional_nn import _validators as v
     (v.sizes, [16, np.int32(8)], (16, 8)),
     (v.folder_name, "fashion-mnist", "fashion-mnist"),
     (v.urls, ["http://h/"], ("http://h/",)),
+    (v.urls, (u for u in ["http://h/", "http://g/"]), ("http://h/", "http://g/")),
 ])
 def test_valid_values_come_back_converted(check: Callable[[str, object], object], value: object,
                                           expected: object) -> None:

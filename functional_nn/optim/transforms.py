@@ -221,7 +221,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999,
     epsilon = positive("eps", eps)
 
     def init_fn(params: P) -> ScaleByAdamState:
-        check_eps("adam", epsilon, params)
+        check_eps("Adam", epsilon, params)
         return ScaleByAdamState(0, zeros_like(params), zeros_like(params))
 
     def update_fn(grads: P, state: ScaleByAdamState, params: P) -> tuple[P, ScaleByAdamState]:
@@ -271,7 +271,7 @@ def scale_by_rms(alpha: float = 0.99, eps: float = 1e-8) -> Optimizer[ScaleByRms
     epsilon = positive("eps", eps)
 
     def init_fn(params: P) -> ScaleByRmsState:
-        check_eps("rmsprop", epsilon, params)
+        check_eps("RMSprop", epsilon, params)
         return ScaleByRmsState(zeros_like(params))
 
     def rms_leaf(g: Array, v: Array) -> tuple[Array, Array]:
