@@ -80,8 +80,8 @@ def check_labels(labels: npt.ArrayLike, logits_shape: tuple[int, ...]) -> npt.ND
     if y.ndim == 2:
         if y.shape != (batch, classes):
             raise ValueError(f"one-hot labels of shape {(batch, classes)} expected, got {y.shape}")
-        if y.dtype.kind not in "fb":
-            raise ValueError(f"one-hot labels must be floating or bool, got dtype {y.dtype}")
+        if y.dtype.kind not in "fbiu":  # pandas' get_dummies gives uint8 rows
+            raise ValueError(f"one-hot labels must be numeric, got dtype {y.dtype}")
         return y
     raise ValueError(f"labels must have shape (batch,) or (batch, classes), got {y.shape}")
 

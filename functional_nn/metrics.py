@@ -13,7 +13,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from .losses import softmax_cross_entropy
+from ._validators import positive_int
+from .losses import check_labels, softmax_cross_entropy
 from .model import check_input, forward
 
 __all__ = [
@@ -32,8 +33,7 @@ Labels = npt.NDArray[np.integer]
 
 
 def _chunks(n: int, batch_size: int) -> Iterator[slice]:
-    if not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     return (slice(i, i + batch_size) for i in range(0, n, batch_size))
 
 
@@ -74,18 +74,8 @@ def accuracy(params: object, x: npt.ArrayLike, y: npt.ArrayLike, *,
         raise ValueError(f"x has {len(predicted)} samples but y has {len(labels)}")
     if classes is None:
         return float("nan")
-    _check_classes(np.asarray(y), labels, classes)
+    check_labels(y, (len(labels), classes))  # as the loss checks them: range, one-hot width
     return float(np.mean(predicted == labels))
-
-
-def _check_classes(y: npt.NDArray[np.generic], labels: Labels, classes: int) -> None:
-    """Labels that name one of the network's ``classes`` outputs: one-hot rows of that width
-    (of any numeric dtype), or classes in ``[0, classes)``."""
-    if y.ndim == 2 and y.shape[1] != classes:
-        raise ValueError(f"one-hot labels of shape {(len(y), classes)} expected, got {y.shape}")
-    if labels.min() < 0 or labels.max() >= classes:
-        bad = labels[(labels < 0) | (labels >= classes)][0]
-        raise ValueError(f"label {bad} outside [0, {classes})")
 
 
 def confusion_matrix_from(y_true: npt.ArrayLike, y_pred: npt.ArrayLike,

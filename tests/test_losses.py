@@ -214,3 +214,14 @@ def test_softmax_and_log_softmax_name_what_is_not_floating_logits() -> None:
             with pytest.raises(TypeError, match=f"{name} takes a real array of logits "
                                                 f".*, got .*{shown}"):
                 f(bad)
+
+
+def test_integer_one_hot_rows_are_targets_like_float_ones() -> None:
+    logits = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    rows = np.eye(3)[[0, 2, 1, 2]]
+    value, grad = fnn.losses.cross_entropy().value_and_grad(logits, rows)
+    same, same_grad = fnn.losses.cross_entropy().value_and_grad(logits, rows.astype(np.uint8))
+    assert same == value
+    np.testing.assert_array_equal(same_grad, grad)
+    with pytest.raises(ValueError, match="one-hot labels must be numeric, got dtype <U1"):
+        fnn.losses.cross_entropy().value_and_grad(logits, np.full((4, 3), "a"))
